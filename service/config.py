@@ -1,0 +1,121 @@
+"""Settings: every option of the service, read from DROPNET_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MiB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """dropnet's configuration. Each field is the environment variable DROPNET_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="DROPNET_", extra="ignore",
+                                      validate_default=True)
+
+    # Where things are
+    database_url: str = Field("sqlite:///./dropnet.db",
+                              description="SQLAlchemy URL; sqlite:///path or "
+                                          "postgresql+psycopg://user@host/db")
+    host: str = Field("127.0.0.1", description="Address the API listens on")
+    port: int = Field(8000, ge=0, le=65535, description="Port the API listens on")
+
+    # Who trains
+    executor: Literal["local", "celery"] = Field(
+        "local", description="local: worker processes beside the API; celery: Celery workers")
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0, le=256,
+                         description="Local training worker processes (0: API only)")
+    broker_url: str = Field("redis://127.0.0.1:6379/0", description="Celery broker URL")
+    blas_threads: int | None = Field(
+        None, ge=1, le=256,
+        description="BLAS threads per worker process (default: cores / workers, at least 1)")
+
+    # Job execution
+    lease_seconds: float = Field(30.0, gt=0, le=3600,
+                                 description="A running job's lease; renewed at every heartbeat")
+    heartbeat_seconds: float = Field(1.0, gt=0, le=600,
+                                     description="How often a worker flushes metrics, renews "
+                                                 "its lease and checks for cancellation")
+    max_attempts: int = Field(5, ge=1, le=100,
+                              description="Lost attempts (worker died) before a job fails")
+    checkpoint_every_iterations: int = Field(
+        1000, ge=1, description="Default checkpoint interval in iterations (per job: "
+                                "training.checkpoint.every_iterations)")
+    checkpoint_every_seconds: float = Field(
+        30.0, gt=0, description="Default checkpoint interval in seconds (per job: "
+                                "training.checkpoint.every_seconds)")
+    poll_seconds: float = Field(2.0, gt=0, le=60,
+                                description="How often idle workers look for queued jobs and "
+                                            "expired leases when no doorbell rings")
+    celery_task_time_limit: float = Field(
+        24 * 3600.0, gt=0, description="Hard time limit of one Celery task, in seconds")
+
+    # Limits
+    max_body_bytes: int = Field(1 * MiB, ge=1024, description="Largest JSON request body")
+    max_upload_bytes: int = Field(64 * MiB, ge=1024, description="Largest dataset upload")
+    max_layers: int = Field(64, ge=1, description="Most layers in a job's network")
+    max_parameters: int = Field(20_000_000, ge=1, description="Most trainable parameters")
+    max_iterations: int = Field(1_000_000, ge=1, description="Most training iterations per job")
+    max_batch_size: int = Field(8192, ge=1, description="Largest training batch")
+    max_eval_rows: int = Field(500_000_000, ge=1,
+                               description="Most rows evaluated over a job: (train + test rows) "
+                                           "x number of evaluations")
+    max_dataset_rows: int = Field(1_000_000, ge=1, description="Most rows in an uploaded dataset")
+    max_dataset_features: int = Field(100_000, ge=1,
+                                      description="Most features per row in an uploaded dataset")
+    max_predict_rows: int = Field(10_000, ge=1, description="Most rows in one predict request")
+    max_queued_jobs_per_owner: int = Field(1000, ge=1,
+                                           description="Queued and running jobs per owner "
+                                                       "before submissions get 429")
+    page_limit_max: int = Field(10_000, ge=1, description="Largest page of any list")
+    model_cache_bytes: int = Field(512 * MiB, ge=0,
+                                   description="Memory budget of the API's model cache (LRU)")
+
+    # Security and operations
+    api_keys: str = Field("", description="Comma-separated API keys, as owner:key or key "
+                                          "(empty: open service, unless keys are in the table)")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info")
+    log_format: Literal["text", "json"] = Field("text")
+    sqlite_busy_timeout_seconds: float = Field(30.0, gt=0,
+                                               description="How long SQLite waits for a lock")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("expected a sqlite:// or postgresql+psycopg:// URL")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def celery_visibility_timeout(self) -> float:
+        """The broker's redelivery timeout: longer than any task may run, so a task that is
+        still running is never delivered twice by the broker."""
+        return self.celery_task_time_limit + 3600.0
+
+    def effective_blas_threads(self) -> int:
+        if self.blas_threads is not None:
+            return self.blas_threads
+        return max(1, (os.cpu_count() or 1) // max(1, self.workers))
+
+    def static_api_keys(self) -> dict[str, str]:
+        """{key: owner} from `api_keys`; an entry without an owner is its own owner name."""
+        keys: dict[str, str] = {}
+        for entry in filter(None, (part.strip() for part in self.api_keys.split(","))):
+            owner, sep, key = entry.partition(":")
+            keys[key if sep else owner] = owner if sep else f"key-{entry[:6]}"
+        return keys
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,179 @@
+"""2-D max and average pooling over NCHW images ("valid": windows that do not fit are dropped)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import functional, validation
+from ..errors import SpecError
+from ..functional import ConvGeometry
+from .base import Layer, Shape
+
+
+class Pool2D(Layer):
+    """Shared shape rules: x: (batch, C, H, W) -> (batch, C, OH, OW),
+    OH = floor((H - ph) / sh) + 1 and likewise OW.
+
+    Both poolings loop over the ph*pw window offsets, each a strided (batch, C, OH, OW) view of
+    the input. When windows do not overlap (stride >= pool_size, e.g. the default stride ==
+    pool_size) every input pixel lies in at most one window and backward assigns the gradient
+    views instead of accumulating into them.
+    """
+
+    def __init__(self, pool_size: int | tuple[int, int] = 2,
+                 stride: int | tuple[int, int] | None = None) -> None:
+        super().__init__()
+        self.pool_size = validation.pair(pool_size, "pool_size", minimum=1)
+        self.stride = (
+            self.pool_size if stride is None else validation.pair(stride, "stride", minimum=1)
+        )
+        self.disjoint = all(s >= p for s, p in zip(self.stride, self.pool_size, strict=True))
+        self._geometries: dict[tuple[int, ...], ConvGeometry] = {}
+        self._x: np.ndarray | None = None
+        self._y: np.ndarray | None = None
+
+    def _build(self, input_shape: Shape, rng: np.random.Generator) -> Shape:
+        if len(input_shape) != 3:
+            raise SpecError(
+                f"{self.type_name} needs image input (channels, height, width)",
+                field="type",
+                expected="an input of shape (C, H, W)",
+                received=list(input_shape),
+            )
+        channels, height, width = input_shape
+        (ph, pw), (sh, sw) = self.pool_size, self.stride
+        out_height = functional.pool_output_size(height, ph, sh)
+        out_width = functional.pool_output_size(width, pw, sw)
+        if out_height < 1 or out_width < 1:
+            raise SpecError(
+                f"{self.type_name} output would be empty: the window is larger than the input",
+                field="pool_size",
+                expected=f"a pool_size no larger than the input {height}x{width}",
+                received=f"input {height}x{width}, pool_size {ph}x{pw}",
+            )
+        return (channels, out_height, out_width)
+
+    def _geometry(self, shape: tuple[int, ...]) -> ConvGeometry:
+        geo = self._geometries.get(shape)
+        if geo is None:
+            geo = ConvGeometry.of(shape, self.pool_size, self.stride)
+            self._geometries[shape] = geo
+        return geo
+
+    def _input_grad_buffer(self, geo: ConvGeometry) -> np.ndarray:
+        """dx, zeroed where backward will not write: everywhere when windows overlap (it
+        accumulates), else only the pixels no window covers."""
+        dx = self._buffer("dx", (geo.batch, geo.channels, geo.height, geo.width))
+        (ph, pw), (sh, sw) = self.pool_size, self.stride
+        if not self.disjoint or (sh, sw) != (ph, pw):
+            dx.fill(0)
+        else:
+            dx[:, :, geo.out_height * ph:] = 0
+            dx[:, :, :, geo.out_width * pw:] = 0
+        return dx
+
+    def config(self) -> dict[str, Any]:
+        return {"type": self.type_name, "pool_size": list(self.pool_size),
+                "stride": list(self.stride)}
+
+
+class MaxPool2D(Pool2D):
+    """y[n, c, oh, ow] = max over the window x[n, c, sh*oh : sh*oh + ph, sw*ow : sw*ow + pw].
+
+    Backward routes each output's gradient to one input: the first maximum of its window in
+    row-major order (exactly one winner per window, even with ties).
+    """
+
+    type_name = "maxpool2d"
+
+    def forward(self, x: np.ndarray, *, training: bool) -> np.ndarray:
+        """x: (batch, C, H, W) -> (batch, C, OH, OW)."""
+        geo = self._geometry(x.shape)
+        views = functional.window_views(x, geo)
+        y = self._buffer("y", (geo.batch, geo.channels, geo.out_height, geo.out_width))
+        if len(views) == 1:
+            np.copyto(y, views[0])
+        else:
+            np.maximum(views[0], views[1], out=y)
+            for view in views[2:]:
+                np.maximum(y, view, out=y)
+        self._x, self._y = x, y
+        return y
+
+    def backward(self, dout: np.ndarray, *, need_input_grad: bool = True) -> np.ndarray | None:
+        """dout: (batch, C, OH, OW) -> dx: (batch, C, H, W)."""
+        if not need_input_grad:
+            return None
+        x, y = self._x, self._y
+        if x is None or y is None:
+            raise RuntimeError("backward called before forward")
+        geo = self._geometry(x.shape)
+        dx = self._input_grad_buffer(geo)
+        winner = self._buffers.get("winner", y.shape, np.dtype(np.bool_))
+        taken = self._buffers.get("taken", y.shape, np.dtype(np.bool_))
+        routed = None if self.disjoint else self._buffer("routed", y.shape)
+        views = functional.window_views(x, geo)
+        last = len(views) - 1
+        for k, (view, dx_view) in enumerate(
+            zip(views, functional.window_views(dx, geo), strict=True)
+        ):
+            if k == last and k > 0:
+                # Windows with no earlier winner have their maximum here.
+                np.logical_not(taken, out=winner)
+            elif k == last:
+                winner.fill(True)
+            else:
+                np.equal(view, y, out=winner)
+                if k:
+                    np.greater(winner, taken, out=winner)  # winner and not taken
+                    np.logical_or(taken, winner, out=taken)
+                else:
+                    np.copyto(taken, winner)
+            if routed is None:
+                np.multiply(dout, winner, out=dx_view)
+            else:
+                dx_view += np.multiply(dout, winner, out=routed)
+        return dx
+
+
+class AvgPool2D(Pool2D):
+    """y[n, c, oh, ow] = mean of the window x[n, c, sh*oh : sh*oh + ph, sw*ow : sw*ow + pw].
+
+    Backward spreads each output's gradient evenly over its window: dx += dout / (ph*pw).
+    """
+
+    type_name = "avgpool2d"
+
+    def forward(self, x: np.ndarray, *, training: bool) -> np.ndarray:
+        """x: (batch, C, H, W) -> (batch, C, OH, OW)."""
+        geo = self._geometry(x.shape)
+        views = functional.window_views(x, geo)
+        y = self._buffer("y", (geo.batch, geo.channels, geo.out_height, geo.out_width))
+        if len(views) == 1:
+            np.copyto(y, views[0])
+        else:
+            np.add(views[0], views[1], out=y)
+            for view in views[2:]:
+                y += view
+            y *= self.dtype.type(1.0 / len(views))
+        self._x = x
+        return y
+
+    def backward(self, dout: np.ndarray, *, need_input_grad: bool = True) -> np.ndarray | None:
+        """dout: (batch, C, OH, OW) -> dx: (batch, C, H, W)."""
+        if not need_input_grad:
+            return None
+        if self._x is None:
+            raise RuntimeError("backward called before forward")
+        geo = self._geometry(self._x.shape)
+        dx = self._input_grad_buffer(geo)
+        share = np.multiply(dout, self.dtype.type(1.0 / (geo.kernel[0] * geo.kernel[1])),
+                            out=self._buffer("share", dout.shape))
+        for dx_view in functional.window_views(dx, geo):
+            if self.disjoint:
+                np.copyto(dx_view, share)
+            else:
+                dx_view += share
+        return dx

@@ -1,0 +1,86 @@
+"""The database handle: engines, sessions and transaction boundaries for both backends.
+
+SQLite runs in WAL mode with a busy timeout and foreign keys on. Every transaction that may
+write begins with BEGIN IMMEDIATE, so it waits for the write lock up front (bounded by the busy
+timeout) instead of failing with "database is locked" when it upgrades a read lock that another
+writer invalidated. Read-only transactions stay deferred and never block writers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+_BEGIN_OPTION = "dropnet_sqlite_begin"
+
+
+class Database:
+    """Owns the engine; hands out sessions whose transaction the caller commits."""
+
+    def __init__(self, url: str, *, busy_timeout_seconds: float = 30.0, echo: bool = False,
+                 pool_size: int = 20) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self.engine = _sqlite_engine(url, busy_timeout_seconds, echo, pool_size)
+        else:
+            self.engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=pool_size,
+                                        max_overflow=pool_size)
+        write_engine = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._write = sessionmaker(write_engine, expire_on_commit=False)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading; rolled back at the end."""
+        with self._read() as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session that may write: committed when the block ends, rolled back on error."""
+        with self._write() as session, session.begin():
+            yield session
+
+    def write_session(self) -> Session:
+        """A session that may write, for callers that manage the transaction themselves."""
+        return self._write()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_engine(url: str, busy_timeout_seconds: float, echo: bool,
+                   pool_size: int) -> Engine:
+    database = make_url(url).database
+    in_memory = database in (None, "", ":memory:")
+    kwargs: dict[str, Any] = {"echo": echo, "connect_args": {"check_same_thread": False,
+                                                             "timeout": busy_timeout_seconds}}
+    if not in_memory:
+        kwargs.update(pool_size=pool_size, max_overflow=2 * pool_size)
+    engine = create_engine(url, **kwargs)
+    busy_ms = int(busy_timeout_seconds * 1000)
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite would defer it).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        mode = connection.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine

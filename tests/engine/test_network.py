@@ -1,0 +1,139 @@
+import numpy as np
+import pytest
+
+from service.engine.errors import SpecError
+from service.engine.network import build_network
+from tests.engine.gradcheck import assert_close, numerical_gradient
+
+MLP = [
+    {"type": "dense", "units": 6, "activation": "tanh"},
+    {"type": "dropout", "rate": 0.5},
+    {"type": "dense", "units": 3, "activation": "softmax"},
+]
+
+
+def test_keys_shapes_and_state_round_trip():
+    net = build_network(MLP, (4,), seed=0)
+    state = net.state_dict()
+    assert set(state) == {"layers.0.weight", "layers.0.bias", "layers.2.weight", "layers.2.bias"}
+    assert state["layers.0.weight"].shape == (4, 6)
+    assert set(net.grads()) == set(state)
+    other = build_network(MLP, (4,), seed=1)
+    other.load_state_dict(state)
+    for key, value in other.state_dict().items():
+        np.testing.assert_array_equal(value, state[key])
+    state["layers.0.weight"][:] = 0  # a copy: the network is untouched
+    assert net.parameters()["layers.0.weight"].any()
+    assert net.parameter_count() == 4 * 6 + 6 + 6 * 3 + 3
+
+
+def test_load_state_dict_rejects_wrong_keys_and_shapes():
+    net = build_network(MLP, (4,), seed=0)
+    with pytest.raises(ValueError, match="missing"):
+        net.load_state_dict({})
+    bad = net.state_dict()
+    bad["layers.0.weight"] = np.zeros((5, 6))
+    with pytest.raises(ValueError, match="shape"):
+        net.load_state_dict(bad)
+
+
+def test_same_seed_same_weights_other_seed_other_weights():
+    a = build_network(MLP, (4,), seed=3).state_dict()
+    b = build_network(MLP, (4,), seed=3).state_dict()
+    c = build_network(MLP, (4,), seed=4).state_dict()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert not np.array_equal(a["layers.0.weight"], c["layers.0.weight"])
+
+
+def test_whole_network_gradient_through_fused_cross_entropy():
+    from service.engine.losses import CrossEntropy
+
+    layers = [
+        {"type": "conv2d", "filters": 2, "kernel_size": 3, "padding": "same",
+         "activation": "relu"},
+        {"type": "maxpool2d", "pool_size": 2},
+        {"type": "flatten"},
+        {"type": "dense", "units": 5, "activation": "sigmoid"},
+        {"type": "dense", "units": 3, "activation": "softmax"},
+    ]
+    net = build_network(layers, (1, 4, 4), seed=0, dtype="float64")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 1, 4, 4))
+    y = np.array([0, 2])
+    loss = CrossEntropy()
+
+    def value() -> float:
+        return loss.value_and_grad(net.forward(x, training=False, logits=True), y)[0]
+
+    _, grad = loss.value_and_grad(net.forward(x, training=False, logits=True), y)
+    dx = net.backward(grad, logits=True, need_input_grad=True).copy()
+    grads = {k: v.copy() for k, v in net.grads().items()}
+    assert_close(dx, numerical_gradient(value, x))
+    for key, param in net.parameters().items():
+        assert_close(grads[key], numerical_gradient(value, param))
+
+
+def test_logits_skip_a_separate_softmax_layer():
+    net = build_network([{"type": "dense", "units": 3}, {"type": "softmax"}], (2,), seed=0)
+    x = np.ones((1, 2), dtype=np.float32)
+    logits = net.forward(x, training=False, logits=True).copy()
+    probs = net.forward(x, training=False)
+    np.testing.assert_allclose(probs, np.exp(logits) / np.exp(logits).sum(), rtol=1e-6)
+
+
+def test_predict_proba_is_batched_inference_and_returns_a_new_array():
+    net = build_network(MLP, (4,), seed=0)
+    x = np.random.default_rng(0).standard_normal((10, 4)).astype(np.float32)
+    p = net.predict_proba(x, batch_size=3)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(p, net.predict_proba(x))  # dropout off: deterministic
+    np.testing.assert_array_equal(net.predict(x), p.argmax(axis=1))
+    with pytest.raises(ValueError, match=r"expected input of shape \(batch, 4\)"):
+        net.predict_proba(np.ones((2, 5), dtype=np.float32))
+
+
+def test_architecture_rebuilds_the_network():
+    net = build_network(MLP, (4,), seed=0)
+    arch = net.architecture()
+    again = build_network(arch["layers"], arch["input_shape"], seed=0, dtype=arch["dtype"])
+    assert again.architecture() == arch
+
+
+@pytest.mark.parametrize(("layers", "input_shape", "index", "field"), [
+    ([{"type": "dense", "units": 3}, {"type": "dropout", "rate": 1.5}], (4,), 1, "rate"),
+    ([{"type": "dense"}], (4,), 0, "units"),
+    ([{"type": "dense", "units": 3, "colour": "red"}], (4,), 0, "colour"),
+    ([{"type": "lstm", "units": 3}], (4,), 0, "type"),
+    ([{"units": 3}], (4,), 0, "type"),
+    (["dense"], (4,), 0, None),
+    ([{"type": "dense", "units": 3}], (1, 8, 8), 0, "type"),
+    ([{"type": "conv2d", "filters": 4, "kernel_size": 9}], (1, 8, 8), 0, "kernel_size"),
+    ([{"type": "flatten"}, {"type": "relu", "activation": "tanh"}], (1, 8, 8), 1, "activation"),
+])
+def test_invalid_specs_carry_layer_index_and_field(layers, input_shape, index, field):
+    with pytest.raises(SpecError) as info:
+        build_network(layers, input_shape, seed=0)
+    assert info.value.layer_index == index
+    assert info.value.field == field
+    assert f"layers[{index}]" in str(info.value)
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [
+    ({"layers": [], "input_shape": (4,)}, "layers"),
+    ({"layers": MLP, "input_shape": (0,)}, "input_shape"),
+    ({"layers": MLP, "input_shape": (1, 2, 3, 4)}, "input_shape"),
+    ({"layers": MLP, "input_shape": (4,), "dtype": "float16"}, "dtype"),
+    ({"layers": MLP, "input_shape": (4,), "seed": -1}, "seed"),
+])
+def test_invalid_network_arguments(kwargs, field):
+    kwargs = {"seed": 0, **kwargs}
+    with pytest.raises(SpecError) as info:
+        build_network(**kwargs)
+    assert info.value.field == field
+    assert info.value.layer_index is None
+
+
+def test_empty_conv_output_names_the_numbers():
+    with pytest.raises(SpecError) as info:
+        build_network([{"type": "conv2d", "filters": 4, "kernel_size": 7}], (1, 5, 5), seed=0)
+    assert "7" in str(info.value) and "5" in str(info.value)
