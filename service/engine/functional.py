@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -73,17 +72,17 @@ def pad_images(x: np.ndarray, padding: Padding, out: np.ndarray) -> np.ndarray:
     top, bottom, left, right = padding
     height, width = out.shape[2], out.shape[3]
     out[:, :, :top] = 0
-    out[:, :, height - bottom:] = 0
-    out[:, :, top:height - bottom, :left] = 0
-    out[:, :, top:height - bottom, width - right:] = 0
-    out[:, :, top:height - bottom, left:width - right] = x
+    out[:, :, height - bottom :] = 0
+    out[:, :, top : height - bottom, :left] = 0
+    out[:, :, top : height - bottom, width - right :] = 0
+    out[:, :, top : height - bottom, left : width - right] = x
     return out
 
 
 def crop_images(x: np.ndarray, padding: Padding) -> np.ndarray:
     """The inverse of `pad_images`: a view of x without the padded border."""
     top, bottom, left, right = padding
-    return x[:, :, top:x.shape[2] - bottom, left:x.shape[3] - right]
+    return x[:, :, top : x.shape[2] - bottom, left : x.shape[3] - right]
 
 
 @dataclass(frozen=True)
@@ -133,8 +132,9 @@ class ConvGeometry:
         return [(i, j) for i in range(self.kernel[0]) for j in range(self.kernel[1])]
 
 
-def _strided(array: np.ndarray, offset: int, shape: tuple[int, ...],
-             strides: tuple[int, ...]) -> np.ndarray:
+def _strided(
+    array: np.ndarray, offset: int, shape: tuple[int, ...], strides: tuple[int, ...]
+) -> np.ndarray:
     """A view of the contiguous `array` starting `offset` elements in; strides in elements."""
     if not array.flags.c_contiguous:
         raise ValueError("expected a C-contiguous array")
@@ -146,7 +146,7 @@ def _strided(array: np.ndarray, offset: int, shape: tuple[int, ...],
 def _window(x: np.ndarray, i: int, j: int, geo: ConvGeometry) -> np.ndarray:
     """x[n, c, i + sh*oh, j + sw*ow] as an (N, C, OH, OW) view (x: (N, C, H, W))."""
     (sh, sw), oh, ow = geo.stride, geo.out_height, geo.out_width
-    return x[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+    return x[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw]
 
 
 def im2col(x: np.ndarray, geo: ConvGeometry, out: np.ndarray) -> np.ndarray:
@@ -161,7 +161,7 @@ def im2col(x: np.ndarray, geo: ConvGeometry, out: np.ndarray) -> np.ndarray:
         planes = x.reshape(geo.batch, geo.channels, geo.height * geo.width)
         for k, (i, j) in enumerate(geo.offsets()):
             start = i * geo.width + j
-            np.copyto(cols[:, k], planes[:, :, start:start + geo.length].transpose(1, 0, 2))
+            np.copyto(cols[:, k], planes[:, :, start : start + geo.length].transpose(1, 0, 2))
     else:
         grid = cols.reshape(geo.channels, kh * kw, geo.batch, geo.out_height, geo.out_width)
         for k, (i, j) in enumerate(geo.offsets()):
@@ -182,7 +182,7 @@ def col2im(cols: np.ndarray, geo: ConvGeometry, out: np.ndarray) -> np.ndarray:
         planes = out.reshape(geo.batch, geo.channels, geo.height * geo.width)
         for k, (i, j) in enumerate(geo.offsets()):
             start = i * geo.width + j
-            planes[:, :, start:start + geo.length] += blocks[:, k].transpose(1, 0, 2)
+            planes[:, :, start : start + geo.length] += blocks[:, k].transpose(1, 0, 2)
     else:
         grid = blocks.reshape(geo.channels, kh * kw, geo.batch, geo.out_height, geo.out_width)
         for k, (i, j) in enumerate(geo.offsets()):
@@ -217,8 +217,3 @@ def zero_junk(z: np.ndarray, geo: ConvGeometry) -> np.ndarray:
 def window_views(x: np.ndarray, geo: ConvGeometry) -> list[np.ndarray]:
     """For pooling: one (N, C, OH, OW) view of x per window offset (i, j), row-major."""
     return [_window(x, i, j, geo) for i, j in geo.offsets()]
-
-
-def describe_shape(shape: Any) -> str:
-    """'5x5' for (5, 5)."""
-    return "x".join(str(int(v)) for v in shape)

@@ -169,13 +169,14 @@ class Trainer:
                     records.extend(self._evaluate(step))
                 now = time.monotonic()
                 if (flush_every and step % flush_every == 0) or now - last_flush >= flush_seconds:
-                    on_metrics(records)
-                    records = []
+                    batch, records = records, []
+                    on_metrics(batch)
                     last_flush = now
             return "completed"
         finally:
             if records:
-                on_metrics(records)
+                batch, records = records, []
+                on_metrics(batch)
 
     def _step(self, records: list[MetricRecord]) -> None:
         t = self.iteration
@@ -216,6 +217,9 @@ class Trainer:
     def _evaluate(self, step: int) -> list[MetricRecord]:
         train_loss, train_accuracy = self.evaluate(self.x_train, self.y_train)
         test_loss, test_accuracy = self.evaluate(self.x_test, self.y_test)
+        for value in (train_loss, test_loss):
+            if not math.isfinite(value):
+                raise NonFiniteLossError(step, value)
         now = time.time()
         return [MetricRecord(step, "train_loss", train_loss, now),
                 MetricRecord(step, "train_accuracy", train_accuracy, now),

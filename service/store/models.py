@@ -42,7 +42,7 @@ class Job(Base):
     status: Mapped[str] = mapped_column(String(16), default="queued")
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     dataset_id: Mapped[str | None] = mapped_column(
-        String(ID_LENGTH), ForeignKey("datasets.id", ondelete="RESTRICT"), index=True)
+        String(ID_LENGTH), ForeignKey("datasets.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -110,6 +110,26 @@ class MetricPoint(Base):
     step: Mapped[int] = mapped_column(Integer, primary_key=True)
     value: Mapped[float] = mapped_column(Float)
     recorded_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+
+class MetricBlock(Base):
+    """Rollup of BLOCK consecutive steps of a series (block = step // BLOCK): how many points,
+    the first and last step, and the (step, value) of the minimum and the maximum."""
+
+    __tablename__ = "metric_blocks"
+
+    series_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("metric_series.id", ondelete="CASCADE"), primary_key=True)
+    block: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    first_step: Mapped[int] = mapped_column(Integer)
+    last_step: Mapped[int] = mapped_column(Integer)
+    min_step: Mapped[int] = mapped_column(Integer)
+    min_value: Mapped[float] = mapped_column(Float)
+    max_step: Mapped[int] = mapped_column(Integer)
+    max_value: Mapped[float] = mapped_column(Float)
 
     __table_args__ = ({"sqlite_with_rowid": False},)
 

@@ -14,7 +14,7 @@ from .base import Layer, Shape
 
 
 class Conv2D(Layer):
-    """y[n, f, oh, ow] = activation(b[f] + sum_{c,i,j} W[f, c, i, j] * xp[n, c, sh*oh + i, sw*ow + j]).
+    """y[n, f, oh, ow] = activation(b[f] + sum_cij W[f, c, i, j] * xp[n, c, sh*oh + i, sw*ow + j]).
 
     x: (batch, C, H, W) -> y: (batch, filters, OH, OW); W: (filters, C, kh, kw) (PyTorch's
     layout), b: (filters,); xp is x zero-padded as `padding` says ("valid", "same" or an int).
@@ -49,11 +49,16 @@ class Conv2D(Layer):
         elif isinstance(padding, int) and not isinstance(padding, bool):
             self.padding = validation.integer(padding, "padding", minimum=0)
         else:
-            raise SpecError("invalid value", field="padding",
-                            expected="'valid', 'same' or an integer >= 0", received=padding)
+            raise SpecError(
+                "invalid value",
+                field="padding",
+                expected="'valid', 'same' or an integer >= 0",
+                received=padding,
+            )
         if alpha is not None and activation != "leaky_relu":
-            raise SpecError("only leaky_relu takes alpha", field="alpha", expected="no alpha",
-                            received=alpha)
+            raise SpecError(
+                "only leaky_relu takes alpha", field="alpha", expected="no alpha", received=alpha
+            )
         self.activation = get_activation(activation, **({} if alpha is None else {"alpha": alpha}))
         self.kernel_initializer = validation.choice(
             kernel_initializer or initializers.default_for(activation),
@@ -64,12 +69,14 @@ class Conv2D(Layer):
             bias_initializer, "bias_initializer", initializers.INITIALIZERS
         )
         self.max_norm = (
-            None if max_norm is None
+            None
+            if max_norm is None
             else validation.number(max_norm, "max_norm", exclusive_minimum=0.0)
         )
         if not isinstance(use_bias, bool):
-            raise SpecError("invalid value", field="use_bias", expected="a boolean",
-                            received=use_bias)
+            raise SpecError(
+                "invalid value", field="use_bias", expected="a boolean", received=use_bias
+            )
         self.use_bias = use_bias
         self._pads: functional.Padding = (0, 0, 0, 0)
         self._geometries: dict[tuple[int, ...], ConvGeometry] = {}
@@ -98,18 +105,27 @@ class Conv2D(Layer):
                 "conv2d output would be empty: the kernel is larger than the padded input",
                 field="kernel_size",
                 expected=f"a kernel no larger than the padded input "
-                         f"{height + top + bottom}x{width + left + right}",
-                received=f"input {height}x{width}, kernel {kh}x{kw}, padding {self.padding}",
+                f"{height + top + bottom}x{width + left + right}",
+                received=f"input {height}x{width}, kernel {kh}x{kw}, "
+                f"padding {0 if self.padding == 'valid' else self.padding}",
             )
         fan_in, fan_out = channels * kh * kw, self.filters * kh * kw
         self.params["weight"] = initializers.initialize(
-            self.kernel_initializer, (self.filters, channels, kh, kw),
-            fan_in=fan_in, fan_out=fan_out, rng=rng, dtype=self.dtype,
+            self.kernel_initializer,
+            (self.filters, channels, kh, kw),
+            fan_in=fan_in,
+            fan_out=fan_out,
+            rng=rng,
+            dtype=self.dtype,
         )
         if self.use_bias:
             self.params["bias"] = initializers.initialize(
-                self.bias_initializer, (self.filters,),
-                fan_in=fan_in, fan_out=fan_out, rng=rng, dtype=self.dtype,
+                self.bias_initializer,
+                (self.filters,),
+                fan_in=fan_in,
+                fan_out=fan_out,
+                rng=rng,
+                dtype=self.dtype,
             )
         self.grads = {key: np.zeros_like(value) for key, value in self.params.items()}
         return (self.filters, out_height, out_width)

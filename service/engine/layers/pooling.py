@@ -22,8 +22,9 @@ class Pool2D(Layer):
     views instead of accumulating into them.
     """
 
-    def __init__(self, pool_size: int | tuple[int, int] = 2,
-                 stride: int | tuple[int, int] | None = None) -> None:
+    def __init__(
+        self, pool_size: int | tuple[int, int] = 2, stride: int | tuple[int, int] | None = None
+    ) -> None:
         super().__init__()
         self.pool_size = validation.pair(pool_size, "pool_size", minimum=1)
         self.stride = (
@@ -70,13 +71,16 @@ class Pool2D(Layer):
         if not self.disjoint or (sh, sw) != (ph, pw):
             dx.fill(0)
         else:
-            dx[:, :, geo.out_height * ph:] = 0
-            dx[:, :, :, geo.out_width * pw:] = 0
+            dx[:, :, geo.out_height * ph :] = 0
+            dx[:, :, :, geo.out_width * pw :] = 0
         return dx
 
     def config(self) -> dict[str, Any]:
-        return {"type": self.type_name, "pool_size": list(self.pool_size),
-                "stride": list(self.stride)}
+        return {
+            "type": self.type_name,
+            "pool_size": list(self.pool_size),
+            "stride": list(self.stride),
+        }
 
 
 class MaxPool2D(Pool2D):
@@ -169,8 +173,11 @@ class AvgPool2D(Pool2D):
             raise RuntimeError("backward called before forward")
         geo = self._geometry(self._x.shape)
         dx = self._input_grad_buffer(geo)
-        share = np.multiply(dout, self.dtype.type(1.0 / (geo.kernel[0] * geo.kernel[1])),
-                            out=self._buffer("share", dout.shape))
+        share = np.multiply(
+            dout,
+            self.dtype.type(1.0 / (geo.kernel[0] * geo.kernel[1])),
+            out=self._buffer("share", dout.shape),
+        )
         for dx_view in functional.window_views(dx, geo):
             if self.disjoint:
                 np.copyto(dx_view, share)

@@ -1,0 +1,1 @@
+"""Alembic migrations of dropnet's schema (shipped as service._migrations)."""

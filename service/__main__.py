@@ -1,0 +1,5 @@
+"""python -m service: the dropnet command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,75 @@
+"""create_app: the FastAPI application with its database, executor and model cache."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from service import __version__
+from service.auth import Authenticator
+from service.config import Settings, get_settings
+from service.store.session import Database
+from service.workers.executor import Executor, NoExecutor
+
+from . import errors
+from .body_limit import BodySizeLimit
+from .deps import AppState
+from .model_cache import ModelCache
+from .routes import datasets, health, jobs, metrics, predictions
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Train dropout neural networks over HTTP.
+
+POST a job (network layers, dropout schedule, optimizer, data), watch its progress and
+per-iteration metrics, predict with the trained model and download it. Every error has the
+shape `{"error": {"code", "message", "details": [{"path", "message", ...}]}}`.
+"""
+
+
+def build_executor(settings: Settings, db: Database) -> Executor:
+    """The executor the settings ask for (local worker processes by default)."""
+    if settings.executor == "celery":
+        from service.workers.celery_executor import CeleryExecutor
+
+        return CeleryExecutor(settings, db)
+    if settings.workers == 0:
+        return NoExecutor()
+    from service.workers.local import LocalExecutor
+
+    return LocalExecutor(settings, db)
+
+
+def create_app(settings: Settings | None = None, *, db: Database | None = None,
+               executor: Executor | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    db = db or Database(settings.database_url,
+                        busy_timeout_seconds=settings.sqlite_busy_timeout_seconds)
+    executor = executor or build_executor(settings, db)
+    state = AppState(settings=settings, db=db, executor=executor,
+                     models=ModelCache(settings.model_cache_bytes),
+                     auth=Authenticator(db, settings))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not state.auth.enabled():
+            log.warning("no API keys are configured: the service is open to anyone who can "
+                        "reach it (set DROPNET_API_KEYS or run `dropnet keys create`)")
+        executor.start()
+        try:
+            yield
+        finally:
+            executor.stop()
+
+    app = FastAPI(title="dropnet", version=__version__, description=DESCRIPTION,
+                  lifespan=lifespan)
+    app.state.dropnet = state
+    errors.install(app)
+    app.add_middleware(BodySizeLimit, default_limit=settings.max_body_bytes,
+                       upload_limit=settings.max_upload_bytes)
+    for module in (health, jobs, metrics, predictions, datasets):
+        app.include_router(module.router)
+    return app

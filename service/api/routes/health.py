@@ -1,0 +1,50 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from service.store.schema import current_revision, head_revision
+
+from ..deps import AppState, StateDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "not ready; `checks` says why"}})
+async def readyz(state: StateDep) -> JSONResponse:
+    """Ready when the database answers, its schema is at the migrations' head, and the
+    workers are alive (local) or have been seen recently (Celery)."""
+    checks = await run_in_threadpool(_checks, state)
+    ready = all(check["ok"] for check in checks.values())
+    return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
+                        status_code=200 if ready else 503)
+
+
+def _checks(state: AppState) -> dict[str, dict[str, Any]]:
+    checks: dict[str, dict[str, Any]] = {}
+    try:
+        with state.db.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+            current = current_revision(connection)
+        head = head_revision()
+        checks["database"] = {"ok": True}
+        checks["migrations"] = {"ok": current == head, "current": current, "head": head}
+    except Exception as error:  # the point of a readiness check: report, never raise
+        checks["database"] = {"ok": False, "error": f"{type(error).__name__}: {error}"[:300]}
+    try:
+        checks["workers"] = state.executor.health()
+    except Exception as error:
+        checks["workers"] = {"ok": False, "error": f"{type(error).__name__}: {error}"[:300]}
+    return checks

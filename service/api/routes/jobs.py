@@ -1,0 +1,126 @@
+"""/v1/jobs: submit, list, read, cancel, delete, attempts, model download."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+
+from service import idempotency
+from service.errors import Conflict
+from service.jobs import lifecycle, submission
+from service.jobs.specs import JobSpec
+from service.store import jobs as job_rows
+from service.store.models import TrainedModel
+
+from .. import cursors
+from ..deps import Owner, ReadSession, SettingsDep, StateDep, WriteSession
+from ..schemas.errors import responses
+from ..schemas.jobs import AttemptPublic, AttemptsPublic, JobPublic, JobsPublic, JobStatus
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+ENDPOINT_SUBMIT = "POST /v1/jobs"
+
+
+@router.post("", status_code=201, response_model=JobPublic,
+             responses=responses(401, 409, 413, 422, 429))
+def submit_job(spec: JobSpec, session: WriteSession, owner: Owner, state: StateDep,
+               idempotency_key: Annotated[str | None, Header()] = None) -> JSONResponse:
+    """Queue a training job. The whole spec is checked first: 422 names each bad field."""
+    key = None if idempotency_key is None else idempotency.check_key(idempotency_key)
+    digest = idempotency.request_hash(spec.model_dump(mode="json", by_alias=True))
+    if key is not None:
+        stored = idempotency.lookup(session, owner=owner, endpoint=ENDPOINT_SUBMIT, key=key,
+                                    digest=digest)
+        if stored is not None:
+            return _replay(stored)
+    job = submission.submit(session, spec, owner=owner, settings=state.settings)
+    body = JobPublic.from_row(job).model_dump(mode="json")
+    location = f"/v1/jobs/{job.id}"
+    if key is not None:
+        response = idempotency.StoredResponse(201, body, location)
+        try:
+            idempotency.remember(session, owner=owner, endpoint=ENDPOINT_SUBMIT, key=key,
+                                 digest=digest, response=response)
+        except IntegrityError:  # a concurrent identical request won the race: replay it
+            session.rollback()
+            stored = idempotency.lookup(session, owner=owner, endpoint=ENDPOINT_SUBMIT,
+                                        key=key, digest=digest)
+            if stored is None:
+                raise
+            return _replay(stored)
+    session.commit()
+    state.executor.notify(job.id)
+    return JSONResponse(body, status_code=201, headers={"Location": location})
+
+
+def _replay(stored: idempotency.StoredResponse) -> JSONResponse:
+    headers = {"Idempotent-Replayed": "true"}
+    if stored.location:
+        headers["Location"] = stored.location
+    return JSONResponse(stored.body, status_code=stored.status_code, headers=headers)
+
+
+@router.get("", response_model=JobsPublic, responses=responses(401, 422))
+def list_jobs(session: ReadSession, owner: Owner, settings: SettingsDep,
+              status: JobStatus | None = None,
+              limit: Annotated[int, Query(ge=1)] = 50,
+              cursor: str | None = None) -> JobsPublic:
+    """Jobs newest first; pass `next_cursor` back as `cursor` for the next page."""
+    limit = min(limit, settings.page_limit_max)
+    rows = job_rows.page(session, owner=owner, status=status,
+                         before=cursors.decode_row(cursor), limit=limit + 1)
+    next_cursor = (cursors.encode_row(rows[limit - 1].created_at, rows[limit - 1].id)
+                   if len(rows) > limit else None)
+    return JobsPublic(data=[JobPublic.from_row(job) for job in rows[:limit]],
+                      next_cursor=next_cursor)
+
+
+@router.get("/{job_id}", response_model=JobPublic, responses=responses(401, 404))
+def get_job(job_id: str, session: ReadSession, owner: Owner) -> JobPublic:
+    return JobPublic.from_row(lifecycle.get_owned(session, job_id, owner))
+
+
+@router.post("/{job_id}/cancel", status_code=202, response_model=JobPublic,
+             responses=responses(401, 404, 409))
+def cancel_job(job_id: str, session: WriteSession, owner: Owner) -> JobPublic:
+    """Queued jobs end cancelled at once; running ones stop at their next heartbeat."""
+    job = lifecycle.get_owned(session, job_id, owner)
+    lifecycle.cancel(session, job)
+    session.commit()
+    return JobPublic.from_row(job)
+
+
+@router.delete("/{job_id}", status_code=204, response_class=Response,
+               responses=responses(401, 404, 409))
+def delete_job(job_id: str, session: WriteSession, owner: Owner, state: StateDep) -> Response:
+    """Delete a finished job with its metrics and model."""
+    job = lifecycle.get_owned(session, job_id, owner)
+    lifecycle.delete(session, job)
+    session.commit()
+    state.models.discard(job_id)
+    return Response(status_code=204)
+
+
+@router.get("/{job_id}/attempts", response_model=AttemptsPublic, responses=responses(401, 404))
+def list_attempts(job_id: str, session: ReadSession, owner: Owner) -> AttemptsPublic:
+    """Every claim of the job: which worker ran it, when, and how it ended."""
+    lifecycle.get_owned(session, job_id, owner)
+    return AttemptsPublic(data=[AttemptPublic.from_row(a)
+                                for a in job_rows.attempts(session, job_id)])
+
+
+@router.get("/{job_id}/model", response_class=Response, responses={
+    200: {"content": {"application/octet-stream": {}},
+          "description": "the model .npz: weights and architecture JSON"},
+    **responses(401, 404, 409)})
+def download_model(job_id: str, session: ReadSession, owner: Owner) -> Response:
+    job = lifecycle.get_owned(session, job_id, owner)
+    model = session.get(TrainedModel, job_id)
+    if model is None:
+        raise Conflict(f"job {job_id} is {job.status} and has no trained model")
+    return Response(model.data, media_type="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="{job_id}.npz"'})

@@ -1,0 +1,86 @@
+"""POST /v1/jobs/{id}/predict: class probabilities from a trained model, cached in memory."""
+
+from __future__ import annotations
+
+import numpy as np
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from service.engine.checkpoint import load_model
+from service.errors import Conflict, ErrorDetail, InvalidInput, NotFound
+from service.jobs import lifecycle
+from service.store.models import TrainedModel
+
+from ..deps import AppState, Owner, StateDep
+from ..model_cache import CachedModel, model_bytes
+from ..schemas.errors import responses
+from ..schemas.predictions import PredictRequest, PredictResponse
+
+router = APIRouter(prefix="/v1/jobs/{job_id}", tags=["predictions"])
+
+INLINE_ROWS = 64
+"""Batches up to this size are predicted on the event loop (faster than a thread hop)."""
+
+
+@router.post("/predict", response_model=PredictResponse, responses=responses(401, 404, 409, 422))
+async def predict(job_id: str, request: PredictRequest, owner: Owner,
+                  state: StateDep) -> JSONResponse:
+    """Predicted classes and probabilities for a batch of inputs. 409 while the job has no
+    trained model."""
+    entry = state.models.get(job_id)
+    if entry is None:
+        entry = await run_in_threadpool(_load, state, job_id, owner)
+    elif entry.owner != owner:
+        raise NotFound(f"no job with id {job_id!r}")
+    inputs = _as_batch(request.inputs, entry, state.settings.max_predict_rows)
+    if len(inputs) <= INLINE_ROWS and entry.lock.acquire(blocking=False):
+        try:
+            probabilities = entry.network.predict_proba(inputs).astype(np.float64)
+        finally:
+            entry.lock.release()
+    else:
+        probabilities = await run_in_threadpool(_predict, entry, inputs)
+    return JSONResponse({"predictions": probabilities.argmax(axis=1).tolist(),
+                         "probabilities": probabilities.tolist()})
+
+
+def _load(state: AppState, job_id: str, owner: str) -> CachedModel:
+    with state.db.read() as session:
+        job = lifecycle.get_owned(session, job_id, owner)
+        model = session.get(TrainedModel, job_id)
+        if model is None:
+            raise Conflict(f"job {job_id} is {job.status} and has no trained model yet")
+        data = model.data
+    network, _ = load_model(data)
+    entry = CachedModel(job_id=job_id, owner=owner, network=network,
+                        nbytes=model_bytes(network))
+    state.models.put(entry)
+    return entry
+
+
+def _as_batch(inputs: list, entry: CachedModel, max_rows: int) -> np.ndarray:
+    if len(inputs) > max_rows:
+        raise InvalidInput("too many inputs", [ErrorDetail(
+            "inputs", "too many rows in one request", type="limit",
+            expected=f"at most {max_rows} rows", received=len(inputs))])
+    expected = entry.network.input_shape
+    try:
+        batch = np.asarray(inputs, dtype=entry.network.dtype)
+    except ValueError:
+        batch = None
+    if batch is None or batch.shape[1:] != expected:
+        shape = list(batch.shape[1:]) if batch is not None else "ragged rows"
+        raise InvalidInput("inputs do not match the model's input shape", [ErrorDetail(
+            "inputs", "each input must have the model's input shape",
+            expected=f"samples of shape {list(expected)}", received=shape)])
+    if not np.isfinite(batch).all():
+        raise InvalidInput("inputs must be finite", [ErrorDetail(
+            "inputs", "NaN or infinite values (or values too large for the model's dtype)",
+            type="not_finite")])
+    return batch
+
+
+def _predict(entry: CachedModel, inputs: np.ndarray) -> np.ndarray:
+    with entry.lock:
+        return entry.network.predict_proba(inputs).astype(np.float64)

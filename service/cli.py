@@ -1,0 +1,124 @@
+"""The `dropnet` command: serve, worker, migrate, keys."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from .config import Settings
+
+
+def _settings(args: argparse.Namespace, names: Sequence[str]) -> Settings:
+    """Settings from the environment, with the options given on the command line on top."""
+    overrides: dict[str, Any] = {name: getattr(args, name) for name in names
+                                 if getattr(args, name, None) is not None}
+    return Settings(**overrides)
+
+
+def serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from .api.app import create_app
+    from .logs import configure_logging
+    from .store.schema import upgrade
+
+    settings = _settings(args, ("host", "port", "workers", "database_url", "executor"))
+    configure_logging(settings)
+    upgrade(settings.database_url)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_level=settings.log_level, access_log=False,
+                timeout_graceful_shutdown=60)
+
+
+def migrate(args: argparse.Namespace) -> None:
+    from .logs import configure_logging
+    from .store.schema import upgrade
+
+    settings = _settings(args, ("database_url",))
+    configure_logging(settings)
+    upgrade(settings.database_url)
+    print(f"database at head: {settings.database_url}")
+
+
+def worker(args: argparse.Namespace) -> None:
+    from .workers.celery_worker import run_worker
+
+    settings = _settings(args, ("database_url", "broker_url"))
+    run_worker(settings, concurrency=args.concurrency)
+
+
+def keys(args: argparse.Namespace) -> None:
+    from sqlalchemy import select
+
+    from .auth import generate_key, hash_key
+    from .store.base import utcnow
+    from .store.models import ApiKey
+    from .store.session import Database
+
+    settings = _settings(args, ("database_url",))
+    db = Database(settings.database_url)
+    with db.write() as session:
+        if args.keys_command == "create":
+            key = generate_key()
+            record = ApiKey(id=uuid.uuid4().hex, owner=args.owner, key_hash=hash_key(key),
+                            prefix=key[:8])
+            session.add(record)
+            print(f"id: {record.id}\nowner: {args.owner}\nkey: {key}\n"
+                  "(shown once: store it now; only its hash is kept)")
+        elif args.keys_command == "revoke":
+            record = session.get(ApiKey, args.id)
+            if record is None:
+                sys.exit(f"no API key with id {args.id}")
+            record.revoked_at = utcnow()
+            print(f"revoked {args.id} (owner {record.owner})")
+        else:
+            for record in session.scalars(select(ApiKey).order_by(ApiKey.created_at)):
+                state = "revoked" if record.revoked_at else "active"
+                print(f"{record.id}  {record.owner:20s} {record.prefix}...  {state}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="dropnet", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    db_option: dict[str, Any] = {"dest": "database_url",
+                                 "help": "SQLAlchemy URL (env DROPNET_DATABASE_URL)"}
+
+    p = commands.add_parser("serve", help="run the API and local training workers")
+    p.add_argument("--host", help="listen address (env DROPNET_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="listen port (env DROPNET_PORT, default 8000)")
+    p.add_argument("--workers", type=int,
+                   help="training worker processes (env DROPNET_WORKERS, default: CPU cores)")
+    p.add_argument("--executor", choices=("local", "celery"), help="env DROPNET_EXECUTOR")
+    p.add_argument("--database-url", **db_option)
+    p.set_defaults(func=serve)
+
+    p = commands.add_parser("worker", help="run a Celery training worker")
+    p.add_argument("--concurrency", type=int, default=None,
+                   help="training processes (default: CPU cores)")
+    p.add_argument("--broker-url", dest="broker_url", help="env DROPNET_BROKER_URL")
+    p.add_argument("--database-url", **db_option)
+    p.set_defaults(func=worker)
+
+    p = commands.add_parser("migrate", help="upgrade the database schema to head")
+    p.add_argument("--database-url", **db_option)
+    p.set_defaults(func=migrate)
+
+    p = commands.add_parser("keys", help="manage API keys")
+    p.add_argument("--database-url", **db_option)
+    key_commands = p.add_subparsers(dest="keys_command", required=True)
+    create = key_commands.add_parser("create", help="create a key for an owner")
+    create.add_argument("--owner", required=True)
+    revoke = key_commands.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("id")
+    key_commands.add_parser("list", help="list keys (ids, owners, prefixes)")
+    p.set_defaults(func=keys)
+
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

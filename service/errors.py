@@ -1,0 +1,87 @@
+"""Errors the services raise; the API turns each into one JSON error shape and an HTTP status.
+
+{"error": {"code": "...", "message": "...", "details": [...]}}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    """One problem: where (a JSON path such as model.layers[1].rate) and what is wrong."""
+
+    path: str
+    message: str
+    type: str = "invalid"
+    expected: str | None = None
+    received: Any = None
+
+    def as_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = {"path": self.path, "message": self.message, "type": self.type}
+        if self.expected is not None:
+            result["expected"] = self.expected
+        if self.received is not None:
+            result["received"] = jsonable(self.received)
+        return result
+
+
+def jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return repr(value)
+
+
+@dataclass
+class ServiceError(Exception):
+    """A request the service refuses. `status` is the HTTP status the API answers with."""
+
+    message: str
+    details: list[ErrorDetail] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    code: ClassVar[str] = "error"
+    status: ClassVar[int] = 400
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidInput(ServiceError):
+    code = "invalid_input"
+    status = 422
+
+
+class InvalidSpec(InvalidInput):
+    code = "invalid_spec"
+
+
+class NotFound(ServiceError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(ServiceError):
+    code = "conflict"
+    status = 409
+
+
+class TooManyJobs(ServiceError):
+    code = "too_many_jobs"
+    status = 429
+
+
+class PayloadTooLarge(ServiceError):
+    code = "payload_too_large"
+    status = 413
+
+
+class Unauthorized(ServiceError):
+    code = "unauthorized"
+    status = 401

@@ -1,0 +1,243 @@
+"""JobRunner: runs one job, whatever executes it (a local worker process or a Celery task).
+
+claim (atomic, with a lease) -> load spec, data and the last checkpoint -> discard metric rows a
+lost attempt wrote after that checkpoint -> train, writing metrics, progress and checkpoints in
+fenced batches while a heartbeat keeps the lease -> store the model and the terminal status.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from service.config import Settings
+from service.engine.checkpoint import save_model
+from service.engine.errors import NonFiniteLossError
+from service.engine.network import build_network
+from service.engine.training import MetricRecord, Trainer, TrainingConfig
+from service.store import jobs as job_rows
+from service.store import metrics as metric_rows
+from service.store.models import Checkpoint, Job, TrainedModel
+from service.store.session import Database
+
+from . import data as job_data
+from .specs import JobSpec
+from .writer import LeaseLost, MetricWriter, store_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    job_id: str
+    status: str
+    iteration: int
+    error: str | None = None
+
+
+class Heartbeat(threading.Thread):
+    """Renews a running attempt's lease every `interval` seconds, independent of how long an
+    iteration takes, and notices cancellation and a lost lease."""
+
+    def __init__(self, db: Database, claim: job_rows.Claim, *, lease_seconds: float,
+                 interval: float) -> None:
+        super().__init__(name=f"heartbeat-{claim.job_id}", daemon=True)
+        self.db, self.claim = db, claim
+        self.lease_seconds, self.interval = lease_seconds, interval
+        self.cancel_requested = False
+        self.lost = False
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.wait(self.interval):
+            try:
+                with self.db.write() as session:
+                    cancel = job_rows.renew(session, self.claim,
+                                            lease_seconds=self.lease_seconds, progress={})
+            except Exception:  # a transient database error: the next beat retries
+                log.warning("heartbeat of job %s failed", self.claim.job_id, exc_info=True)
+                continue
+            if cancel is None:
+                self.lost = True
+                return
+            self.cancel_requested = cancel
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
+class JobRunner:
+    """Claims and runs jobs for one worker identity."""
+
+    def __init__(self, db: Database, settings: Settings, worker: job_rows.WorkerIdentity, *,
+                 shutdown: threading.Event | None = None,
+                 on_requeue: Callable[[str], None] | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.worker = worker
+        self.shutdown = shutdown or threading.Event()
+        self.on_requeue = on_requeue
+
+    def run(self, job_id: str | None = None) -> RunResult | None:
+        """Claim job `job_id` (or the oldest queued job) and run it to the end.
+
+        Returns None when there was nothing to claim (e.g. a duplicate delivery of a job that
+        runs elsewhere or has finished).
+        """
+        with self.db.write() as session:
+            claim = job_rows.claim(session, self.worker,
+                                   lease_seconds=self.settings.lease_seconds, job_id=job_id)
+        if claim is None:
+            return None
+        log.info("claimed job %s (attempt %d)", claim.job_id, claim.attempt,
+                 extra={"job_id": claim.job_id})
+        heartbeat = Heartbeat(self.db, claim, lease_seconds=self.settings.lease_seconds,
+                              interval=self.settings.heartbeat_seconds)
+        heartbeat.start()
+        try:
+            return self._execute(claim, heartbeat)
+        finally:
+            heartbeat.stop()
+
+    def _execute(self, claim: job_rows.Claim, heartbeat: Heartbeat) -> RunResult:
+        try:
+            trainer, writer, policy = self._prepare(claim)
+        except LeaseLost:
+            return RunResult(claim.job_id, "lease_lost", 0)
+        except Exception as error:  # bad data or an engine refusal: the job fails, not the worker
+            log.exception("job %s could not start", claim.job_id)
+            return self._finish(claim, job_rows.FAILED, 0, f"{type(error).__name__}: {error}")
+
+        def should_stop() -> bool:
+            return (self.shutdown.is_set() or writer.cancel_requested
+                    or heartbeat.cancel_requested or heartbeat.lost)
+
+        def on_metrics(records: list[MetricRecord]) -> None:
+            if heartbeat.lost:
+                raise LeaseLost(claim.job_id)
+            state = trainer.checkpoint() if policy.due(trainer.iteration) else None
+            writer.flush(records, iteration=trainer.iteration, checkpoint=state)
+            if state is not None:
+                policy.taken(trainer.iteration)
+
+        try:
+            status = trainer.run(on_metrics=on_metrics, should_stop=should_stop,
+                                 flush_seconds=self.settings.heartbeat_seconds,
+                                 flush_every=policy.every_iterations)
+        except LeaseLost:
+            log.warning("job %s: lease lost, stopping without further writes", claim.job_id)
+            return RunResult(claim.job_id, "lease_lost", trainer.iteration)
+        except NonFiniteLossError as error:
+            return self._finish(claim, job_rows.FAILED, trainer.iteration, str(error))
+        except Exception as error:
+            log.exception("job %s failed", claim.job_id)
+            return self._finish(claim, job_rows.FAILED, trainer.iteration,
+                                f"{type(error).__name__}: {error}")
+        if status == "completed":
+            model = save_model(trainer.network, metadata={"job_id": claim.job_id})
+            return self._finish(claim, job_rows.SUCCEEDED, trainer.iteration, model=model)
+        if heartbeat.lost:
+            return RunResult(claim.job_id, "lease_lost", trainer.iteration)
+        if writer.cancel_requested or heartbeat.cancel_requested:
+            return self._finish(claim, job_rows.CANCELLED, trainer.iteration)
+        return self._release(claim, trainer)
+
+    def _prepare(self, claim: job_rows.Claim) -> tuple[Trainer, MetricWriter, CheckpointPolicy]:
+        with self.db.read() as session:
+            job = session.get(Job, claim.job_id)
+            if job is None:
+                raise LeaseLost(claim.job_id)
+            spec = JobSpec.model_validate(job.spec)
+            checkpoint = session.get(Checkpoint, claim.job_id)
+            dataset = job_data.load(session, spec.data, input_shape=spec.model.input_shape,
+                                    dtype=spec.model.dtype)
+            state = None if checkpoint is None else (checkpoint.iteration, checkpoint.data)
+            latest = dict(job.latest_metrics or {})
+        network = build_network(spec.engine_layers(), spec.model.input_shape,
+                                seed=spec.training.seed, dtype=spec.model.dtype)
+        config = TrainingConfig.from_dict(spec.engine_training())
+        trainer = Trainer(network, dataset, config,
+                          checkpoint=None if state is None else state[1])
+        start = 0 if state is None else state[0]
+        with self.db.write() as session:
+            # Rows a lost attempt wrote after the checkpoint are replayed bit for bit below.
+            if job_rows.renew(session, claim, lease_seconds=self.settings.lease_seconds,
+                              progress={"iteration": start}) is None:
+                raise LeaseLost(claim.job_id)
+            metric_rows.delete_after(session, claim.job_id, start)
+        writer = MetricWriter(self.db, claim, lease_seconds=self.settings.lease_seconds,
+                              start_iteration=start,
+                              latest=latest if state is not None else None)
+        policy = CheckpointPolicy(
+            every_iterations=spec.training.checkpoint.every_iterations
+            or self.settings.checkpoint_every_iterations,
+            every_seconds=spec.training.checkpoint.every_seconds
+            or self.settings.checkpoint_every_seconds,
+            last_iteration=start,
+        )
+        return trainer, writer, policy
+
+    def _finish(self, claim: job_rows.Claim, status: str, iteration: int,
+                error: str | None = None, *, model: bytes | None = None) -> RunResult:
+        with self.db.write() as session:
+            done = job_rows.finish(session, claim, status=status, error=error,
+                                   iteration=iteration)
+            if done:
+                if model is not None:
+                    session.add(TrainedModel(job_id=claim.job_id, data=model,
+                                             size_bytes=len(model)))
+                _drop_checkpoint(session, claim.job_id)
+        if not done:
+            return RunResult(claim.job_id, "lease_lost", iteration)
+        log.info("job %s %s at iteration %d", claim.job_id, status, iteration,
+                 extra={"job_id": claim.job_id})
+        return RunResult(claim.job_id, status, iteration, error)
+
+    def _release(self, claim: job_rows.Claim, trainer: Trainer) -> RunResult:
+        """Shutdown: store a checkpoint and give the job back to the queue."""
+        state = trainer.checkpoint()
+        with self.db.write() as session:
+            if job_rows.renew(session, claim, lease_seconds=self.settings.lease_seconds,
+                              progress={"iteration": trainer.iteration}) is None:
+                return RunResult(claim.job_id, "lease_lost", trainer.iteration)
+            store_checkpoint(session, claim.job_id, trainer.iteration, state)
+            job_rows.release(session, claim)
+        log.info("job %s released at iteration %d for requeue", claim.job_id, trainer.iteration,
+                 extra={"job_id": claim.job_id})
+        if self.on_requeue is not None:
+            self.on_requeue(claim.job_id)
+        return RunResult(claim.job_id, job_rows.QUEUED, trainer.iteration)
+
+
+@dataclass
+class CheckpointPolicy:
+    """Checkpoint every `every_iterations` iterations or `every_seconds` seconds."""
+
+    every_iterations: int
+    every_seconds: float
+    last_iteration: int
+    last_time: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.last_time = time.monotonic()
+
+    def due(self, iteration: int) -> bool:
+        if iteration <= self.last_iteration:
+            return False
+        return (iteration - self.last_iteration >= self.every_iterations
+                or time.monotonic() - self.last_time >= self.every_seconds)
+
+    def taken(self, iteration: int) -> None:
+        self.last_iteration = iteration
+        self.last_time = time.monotonic()
+
+
+def _drop_checkpoint(session: Session, job_id: str) -> None:
+    checkpoint = session.get(Checkpoint, job_id)
+    if checkpoint is not None:
+        session.delete(checkpoint)

@@ -1,0 +1,379 @@
+"""The job spec: what a client POSTs to /v1/jobs, validated field by field.
+
+These pydantic models describe the JSON (and the OpenAPI schema); `JobSpec.engine_layers()`
+and friends turn an accepted spec into the plain dicts the engine builds from. Validation is
+strict: a string is never taken for a number, and unknown fields are errors.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    model_validator,
+)
+
+from service.engine.datasets import MAX_SAMPLES, MAX_SEED
+
+MAX_DIM = 65_536
+MAX_KERNEL = 64
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+
+Activation = Literal["linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax"]
+Initializer = Literal["he_normal", "he_uniform", "glorot_uniform", "zeros"]
+Size = Annotated[int, Field(ge=1, le=MAX_KERNEL)]
+SizeOrPair = Size | Annotated[list[Size], Field(min_length=2, max_length=2)]
+Rate = Annotated[float, Field(ge=0.0, lt=1.0)]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+
+
+class ActivatedLayerFields(StrictModel):
+    activation: Activation = "linear"
+    alpha: Annotated[float, Field(ge=0.0, lt=1.0)] | None = Field(
+        None, description="leaky_relu's negative slope (default 0.01)")
+    kernel_initializer: Initializer | None = Field(
+        None, description="default: he_normal for relu/leaky_relu, else glorot_uniform")
+    bias_initializer: Initializer = "zeros"
+    max_norm: Annotated[float, Field(gt=0.0, le=1e6)] | None = Field(
+        None, description="cap on each unit's incoming weight vector norm")
+    use_bias: bool = True
+
+
+class DenseLayer(ActivatedLayerFields):
+    """y = activation(x @ W + b); W: (in_features, units)."""
+
+    type: Literal["dense"]
+    units: Annotated[int, Field(ge=1, le=MAX_DIM)]
+
+
+class Conv2DLayer(ActivatedLayerFields):
+    """NCHW convolution; weight: (filters, in_channels, kh, kw)."""
+
+    type: Literal["conv2d"]
+    filters: Annotated[int, Field(ge=1, le=4096)]
+    kernel_size: SizeOrPair
+    stride: SizeOrPair = 1
+    padding: Literal["valid", "same"] | Annotated[int, Field(ge=0, le=MAX_KERNEL)] = "valid"
+
+
+class MaxPool2DLayer(StrictModel):
+    type: Literal["maxpool2d"]
+    pool_size: SizeOrPair = 2
+    stride: SizeOrPair | None = None
+
+
+class AvgPool2DLayer(StrictModel):
+    type: Literal["avgpool2d"]
+    pool_size: SizeOrPair = 2
+    stride: SizeOrPair | None = None
+
+
+class FlattenLayer(StrictModel):
+    type: Literal["flatten"]
+
+
+class DropoutLayer(StrictModel):
+    """Inverted dropout on the previous layer's activated output."""
+
+    type: Literal["dropout"]
+    rate: Rate
+    noise_shape: Annotated[list[Annotated[int, Field(ge=1, le=MAX_DIM)] | None],
+                           Field(min_length=2, max_length=4)] | None = None
+
+
+class SpatialDropout2DLayer(StrictModel):
+    """Drops whole channels of (C, H, W) inputs."""
+
+    type: Literal["spatial_dropout2d"]
+    rate: Rate
+
+
+class GaussianDropoutLayer(StrictModel):
+    """Multiplicative N(1, rate / (1 - rate)) noise."""
+
+    type: Literal["gaussian_dropout"]
+    rate: Rate
+
+
+class ActivationLayer(StrictModel):
+    """An activation as its own layer."""
+
+    type: Literal["activation"]
+    activation: Activation
+    alpha: Annotated[float, Field(ge=0.0, lt=1.0)] | None = None
+
+
+class NamedActivationLayer(StrictModel):
+    """Shorthand: {"type": "relu"} is {"type": "activation", "activation": "relu"}."""
+
+    type: Activation
+    alpha: Annotated[float, Field(ge=0.0, lt=1.0)] | None = None
+
+
+def _layer_tag(value: Any) -> str | None:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    if kind in ("linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax"):
+        return "named_activation"
+    return kind if isinstance(kind, str) else None
+
+
+Layer = Annotated[
+    Annotated[DenseLayer, Tag("dense")]
+    | Annotated[Conv2DLayer, Tag("conv2d")]
+    | Annotated[MaxPool2DLayer, Tag("maxpool2d")]
+    | Annotated[AvgPool2DLayer, Tag("avgpool2d")]
+    | Annotated[FlattenLayer, Tag("flatten")]
+    | Annotated[DropoutLayer, Tag("dropout")]
+    | Annotated[SpatialDropout2DLayer, Tag("spatial_dropout2d")]
+    | Annotated[GaussianDropoutLayer, Tag("gaussian_dropout")]
+    | Annotated[ActivationLayer, Tag("activation")]
+    | Annotated[NamedActivationLayer, Tag("named_activation")],
+    Discriminator(_layer_tag, custom_error_type="invalid_layer_type",
+                  custom_error_message="Unknown layer type; expected one of dense, conv2d, "
+                                       "maxpool2d, avgpool2d, flatten, dropout, "
+                                       "spatial_dropout2d, gaussian_dropout, activation, linear, "
+                                       "relu, leaky_relu, sigmoid, tanh, softmax"),
+]
+
+
+class ModelSpec(StrictModel):
+    input_shape: Annotated[list[Annotated[int, Field(ge=1, le=MAX_DIM)]],
+                           Field(min_length=1, max_length=3,
+                                 description="one sample's shape: [features] or "
+                                             "[channels, height, width]")]
+    layers: Annotated[list[Layer], Field(min_length=1)]
+    dtype: Literal["float32", "float64"] = "float32"
+
+
+# -- data -----------------------------------------------------------------------------------
+
+TestFraction = Annotated[float, Field(ge=0.01, le=0.99)]
+
+
+class DataSplit(StrictModel):
+    test_fraction: TestFraction = 0.25
+    split_seed: Seed = 0
+
+
+class DigitsData(DataSplit):
+    """The 8x8 handwritten digits: input_shape [64] (flat) or [1, 8, 8] (images)."""
+
+    dataset: Literal["digits"]
+
+
+class SpiralsData(DataSplit):
+    dataset: Literal["spirals"]
+    n_samples: Annotated[int, Field(ge=10, le=MAX_SAMPLES)] = 600
+    n_classes: Annotated[int, Field(ge=2, le=10)] = 3
+    noise: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
+    seed: Seed = 0
+
+
+class BlobsData(DataSplit):
+    dataset: Literal["blobs"]
+    n_samples: Annotated[int, Field(ge=10, le=MAX_SAMPLES)] = 500
+    n_classes: Annotated[int, Field(ge=2, le=20)] = 3
+    n_features: Annotated[int, Field(ge=1, le=100)] = 2
+    noise: Annotated[float, Field(ge=0.0, le=10.0)] = 1.0
+    seed: Seed = 0
+
+
+class XorData(DataSplit):
+    dataset: Literal["xor"]
+    n_samples: Annotated[int, Field(ge=10, le=MAX_SAMPLES)] = 500
+    noise: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
+    seed: Seed = 0
+
+
+class UploadedData(StrictModel):
+    """A dataset uploaded with POST /v1/datasets (it carries its own train/test split)."""
+
+    dataset_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+def _data_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return "uploaded" if "dataset_id" in value else value.get("dataset")
+    return "uploaded" if isinstance(value, UploadedData) else getattr(value, "dataset", None)
+
+
+DataSpec = Annotated[
+    Annotated[DigitsData, Tag("digits")]
+    | Annotated[SpiralsData, Tag("spirals")]
+    | Annotated[BlobsData, Tag("blobs")]
+    | Annotated[XorData, Tag("xor")]
+    | Annotated[UploadedData, Tag("uploaded")],
+    Discriminator(_data_tag, custom_error_type="invalid_dataset",
+                  custom_error_message="Expected a built-in dataset name (digits, spirals, "
+                                       "blobs, xor) in 'dataset', or an uploaded 'dataset_id'"),
+]
+
+
+# -- training -------------------------------------------------------------------------------
+
+LearningRate = Annotated[float, Field(gt=0.0, le=1000.0)]
+WeightDecay = Annotated[float, Field(ge=0.0, le=1.0)]
+Epsilon = Annotated[float, Field(gt=0.0, le=1.0)]
+Beta = Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
+class SGD(StrictModel):
+    type: Literal["sgd"]
+    learning_rate: LearningRate
+    momentum: Beta = 0.0
+    nesterov: bool = False
+    weight_decay: WeightDecay = 0.0
+
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self) -> SGD:
+        if self.nesterov and self.momentum == 0.0:
+            raise ValueError("nesterov needs momentum > 0")
+        return self
+
+
+class Adagrad(StrictModel):
+    type: Literal["adagrad"]
+    learning_rate: LearningRate
+    weight_decay: WeightDecay = 0.0
+    epsilon: Epsilon = 1e-8
+
+
+class RMSprop(StrictModel):
+    type: Literal["rmsprop"]
+    learning_rate: LearningRate
+    rho: Beta = 0.9
+    weight_decay: WeightDecay = 0.0
+    epsilon: Epsilon = 1e-8
+
+
+class Adam(StrictModel):
+    type: Literal["adam"]
+    learning_rate: LearningRate
+    beta1: Beta = 0.9
+    beta2: Beta = 0.999
+    weight_decay: WeightDecay = 0.0
+    epsilon: Epsilon = 1e-8
+
+
+Optimizer = Annotated[SGD | Adagrad | RMSprop | Adam, Field(discriminator="type")]
+
+
+class ConstantLR(StrictModel):
+    type: Literal["constant"]
+
+
+class StepLR(StrictModel):
+    type: Literal["step"]
+    every: Annotated[int, Field(ge=1)]
+    gamma: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
+
+
+class CosineLR(StrictModel):
+    type: Literal["cosine"]
+    min_learning_rate: Annotated[float, Field(ge=0.0, le=1000.0)] = 0.0
+
+
+LRSchedule = Annotated[ConstantLR | StepLR | CosineLR, Field(discriminator="type")]
+
+
+class ConstantDropoutSchedule(StrictModel):
+    """Every dropout layer keeps its configured rate."""
+
+    type: Literal["constant"]
+
+
+class StepDropoutSchedule(StrictModel):
+    """Relative: each dropout layer's rate moves by `delta` every `every` iterations from its
+    configured rate, clamped to [min, max]."""
+
+    type: Literal["step"]
+    every: Annotated[int, Field(ge=1)]
+    delta: Annotated[float, Field(ge=-1.0, le=1.0)]
+    min: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    max: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.95
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StepDropoutSchedule:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
+        return self
+
+
+class LinearDropoutSchedule(StrictModel):
+    """Absolute: every dropout layer's rate goes from `from` to `to` over `iterations`
+    (default: the whole run)."""
+
+    type: Literal["linear"]
+    from_: Rate = Field(alias="from")
+    to: Rate
+    iterations: Annotated[int, Field(ge=1)] | None = None
+
+
+DropoutSchedule = Annotated[
+    ConstantDropoutSchedule | StepDropoutSchedule | LinearDropoutSchedule,
+    Field(discriminator="type"),
+]
+
+
+class CheckpointPolicy(StrictModel):
+    """How often a running job stores its full state (whichever comes first)."""
+
+    every_iterations: Annotated[int, Field(ge=1)] | None = None
+    every_seconds: Annotated[float, Field(gt=0.0, le=86_400.0)] | None = None
+
+
+class TrainingSpec(StrictModel):
+    iterations: Annotated[int, Field(ge=1)]
+    batch_size: Annotated[int, Field(ge=1)]
+    seed: Seed = 0
+    eval_every: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="evaluate the full train and test sets every K iterations "
+                          "(default: iterations // 100, at least 1)")
+    sampling: Literal["epoch", "random"] = "epoch"
+    loss: Literal["cross_entropy", "mse"] = "cross_entropy"
+    optimizer: Optimizer
+    lr_schedule: LRSchedule = Field(default_factory=lambda: ConstantLR(type="constant"))
+    dropout_schedule: DropoutSchedule = Field(
+        default_factory=lambda: ConstantDropoutSchedule(type="constant"))
+    checkpoint: CheckpointPolicy = Field(default_factory=CheckpointPolicy)
+
+    @model_validator(mode="after")
+    def _default_eval_every(self) -> TrainingSpec:
+        if self.eval_every is None:
+            self.eval_every = max(1, self.iterations // 100)
+        return self
+
+
+JobName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class JobSpec(StrictModel):
+    """A training job: the network, the data and how to train."""
+
+    name: JobName
+    model: ModelSpec
+    data: DataSpec
+    training: TrainingSpec
+
+    def engine_layers(self) -> list[dict[str, Any]]:
+        return [layer.model_dump(exclude_none=True) for layer in self.model.layers]
+
+    def engine_training(self) -> dict[str, Any]:
+        """The engine's TrainingConfig fields."""
+        spec = self.training.model_dump(by_alias=True, exclude_none=True,
+                                        exclude={"seed", "checkpoint"})
+        return spec
+
+    def stored(self) -> dict[str, Any]:
+        """The spec as accepted, defaults filled in (what GET /v1/jobs/{id} shows)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -1,0 +1,134 @@
+"""Accepting a job: the whole spec is checked (limits, data, shapes, loss) before a row exists."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from service.config import Settings
+from service.engine.errors import SpecError
+from service.engine.network import Network, build_network
+from service.engine.training import TrainingConfig
+from service.errors import ErrorDetail, InvalidSpec, TooManyJobs
+from service.store import jobs as job_rows
+from service.store.models import Job
+
+from . import data as job_data
+from .specs import JobSpec
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def submit(session: Session, spec: JobSpec, *, owner: str, settings: Settings) -> Job:
+    """Check `spec` and add a queued job to the session (the caller commits, then notifies)."""
+    if job_rows.count_active(session, owner) >= settings.max_queued_jobs_per_owner:
+        raise TooManyJobs(
+            f"{settings.max_queued_jobs_per_owner} jobs are already queued or running for this "
+            "owner; retry when some have finished",
+            headers={"Retry-After": "30"},
+        )
+    facts = check(session, spec, owner=owner, settings=settings)
+    filled = _with_defaults(spec, settings)
+    job = Job(id=new_id(), owner=owner, name=spec.name, status=job_rows.QUEUED,
+              spec=filled.stored(), dataset_id=facts.dataset_id,
+              total_iterations=spec.training.iterations, latest_metrics={})
+    session.add(job)
+    session.flush()
+    return job
+
+
+def check(session: Session, spec: JobSpec, *, owner: str | None,
+          settings: Settings) -> job_data.DataFacts:
+    """Every rule a spec must satisfy beyond its JSON schema; InvalidSpec names each problem."""
+    problems = _limit_problems(spec, settings)
+    if problems:
+        raise InvalidSpec("the job spec exceeds this server's limits", problems)
+    facts = job_data.facts(session, spec.data, owner=owner)
+    if spec.model.input_shape not in facts.input_shapes:
+        raise InvalidSpec("the model's input does not fit the data", [ErrorDetail(
+            "model.input_shape", "the data's samples have another shape",
+            expected=" or ".join(str(s) for s in facts.input_shapes),
+            received=spec.model.input_shape)])
+    network = plan_network(spec)
+    if network.parameter_count() > settings.max_parameters:
+        raise InvalidSpec("the network is too large", [ErrorDetail(
+            "model.layers", "too many trainable parameters", type="limit",
+            expected=f"at most {settings.max_parameters}",
+            received=network.parameter_count())])
+    last = len(spec.model.layers) - 1
+    outputs = network.output_shape
+    if len(outputs) != 1 or outputs[0] < facts.n_classes:
+        raise InvalidSpec("the network's outputs do not cover the classes", [ErrorDetail(
+            f"model.layers[{last}]", "the last layer must output one value per class",
+            expected=f"output shape ({facts.n_classes},) or wider",
+            received=list(outputs))])
+    if spec.training.loss == "cross_entropy" and not network.ends_in_softmax:
+        raise InvalidSpec("cross_entropy needs softmax outputs", [ErrorDetail(
+            "training.loss", "cross_entropy needs a network whose last activation is softmax",
+            expected="a final dense layer with activation softmax, or a softmax layer",
+            received=spec.training.loss)])
+    _check_training(spec)
+    evaluations = math.ceil(spec.training.iterations / (spec.training.eval_every or 1))
+    eval_rows = (facts.n_train + facts.n_test) * evaluations
+    if eval_rows > settings.max_eval_rows:
+        raise InvalidSpec("evaluation would cost too much", [ErrorDetail(
+            "training.eval_every", "too many rows evaluated over the run: (train + test rows) "
+                                   "x ceil(iterations / eval_every)", type="limit",
+            expected=f"at most {settings.max_eval_rows} rows", received=eval_rows)])
+    return facts
+
+
+def plan_network(spec: JobSpec) -> Network:
+    """The network with its shapes checked but no weights allocated."""
+    try:
+        return build_network(spec.engine_layers(), spec.model.input_shape,
+                             seed=spec.training.seed, dtype=spec.model.dtype, materialize=False)
+    except SpecError as error:
+        raise InvalidSpec("the network is invalid", [_layer_detail(error)]) from None
+
+
+def _layer_detail(error: SpecError) -> ErrorDetail:
+    if error.layer_index is None:
+        path = f"model.{error.field}" if error.field else "model"
+    else:
+        path = f"model.layers[{error.layer_index}]"
+        if error.field:
+            path += f".{error.field}"
+    return ErrorDetail(path, error.message, expected=error.expected, received=error.received)
+
+
+def _check_training(spec: JobSpec) -> None:
+    try:
+        TrainingConfig.from_dict(spec.engine_training())
+    except SpecError as error:
+        raise InvalidSpec("the training settings are invalid", [ErrorDetail(
+            f"training.{error.field}", error.message, expected=error.expected,
+            received=error.received)]) from None
+
+
+def _limit_problems(spec: JobSpec, settings: Settings) -> list[ErrorDetail]:
+    checks: list[tuple[str, int, int]] = [
+        ("model.layers", len(spec.model.layers), settings.max_layers),
+        ("training.iterations", spec.training.iterations, settings.max_iterations),
+        ("training.batch_size", spec.training.batch_size, settings.max_batch_size),
+    ]
+    return [ErrorDetail(path, "exceeds the server's limit", type="limit",
+                        expected=f"at most {limit}", received=value)
+            for path, value, limit in checks if value > limit]
+
+
+def _with_defaults(spec: JobSpec, settings: Settings) -> JobSpec:
+    """The spec with the server's checkpoint defaults written in."""
+    policy = spec.training.checkpoint
+    filled: dict[str, Any] = {
+        "every_iterations": policy.every_iterations or settings.checkpoint_every_iterations,
+        "every_seconds": policy.every_seconds or settings.checkpoint_every_seconds,
+    }
+    training = spec.training.model_copy(
+        update={"checkpoint": policy.model_copy(update=filled)})
+    return spec.model_copy(update={"training": training})

@@ -1,0 +1,83 @@
+"""MetricWriter: a running attempt's fenced writes (metric batches, progress, checkpoints)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from service.engine.training import MetricRecord
+from service.store import jobs as job_rows
+from service.store import metrics as metric_rows
+from service.store.models import Checkpoint
+from service.store.session import Database
+
+
+class LeaseLost(Exception):
+    """This attempt no longer owns its job (it was reclaimed, finished elsewhere or deleted)."""
+
+
+class MetricWriter:
+    """Writes one attempt's metric records in batches, each batch in one transaction that also
+    renews the lease, records progress and (when given) stores a checkpoint. Every transaction
+    first checks the attempt's lease token and writes nothing once the lease is lost."""
+
+    def __init__(self, db: Database, claim: job_rows.Claim, *, lease_seconds: float,
+                 start_iteration: int, latest: dict[str, float] | None = None) -> None:
+        self.db = db
+        self.claim = claim
+        self.lease_seconds = lease_seconds
+        self.cancel_requested = False
+        self.rows_written = 0
+        self._series: dict[str, int] = {}
+        self._latest: dict[str, float] = dict(latest or {})
+        self._rate_mark = (time.monotonic(), start_iteration)
+        self._iterations_per_second: float | None = None
+
+    def flush(self, records: Sequence[MetricRecord], *, iteration: int,
+              checkpoint: bytes | None = None) -> None:
+        """Store `records` (and `checkpoint`, taken after `iteration`) in one transaction."""
+        for record in records:
+            self._latest[record.key] = record.value
+        with self.db.write() as session:
+            self._renew(session, iteration)
+            self._insert(session, records)
+            if checkpoint is not None:
+                store_checkpoint(session, self.claim.job_id, iteration, checkpoint)
+
+    def _renew(self, session: Session, iteration: int) -> None:
+        now = time.monotonic()
+        mark_time, mark_iteration = self._rate_mark
+        if now - mark_time >= 1.0 and iteration > mark_iteration:
+            self._iterations_per_second = (iteration - mark_iteration) / (now - mark_time)
+            self._rate_mark = (now, iteration)
+        cancel = job_rows.renew(session, self.claim, lease_seconds=self.lease_seconds,
+                                progress={"iteration": iteration,
+                                          "iterations_per_second": self._iterations_per_second,
+                                          "latest_metrics": dict(self._latest)})
+        if cancel is None:
+            raise LeaseLost(self.claim.job_id)
+        self.cancel_requested = cancel
+
+    def _insert(self, session: Session, records: Sequence[MetricRecord]) -> None:
+        if not records:
+            return
+        new_keys = {r.key for r in records} - self._series.keys()
+        if new_keys:
+            self._series.update(metric_rows.series_ids(session, self.claim.job_id, new_keys))
+        series = self._series
+        metric_rows.insert_points(
+            session, [(series[r.key], r.step, r.value, r.timestamp) for r in records])
+        self.rows_written += len(records)
+
+
+def store_checkpoint(session: Session, job_id: str, iteration: int, data: bytes) -> None:
+    """Replace the job's checkpoint (callers have checked the lease in this transaction)."""
+    existing = session.get(Checkpoint, job_id)
+    if existing is None:
+        session.add(Checkpoint(job_id=job_id, iteration=iteration, data=data))
+    else:
+        existing.iteration = iteration
+        existing.data = data
+    job_rows.set_checkpoint_iteration(session, job_id, iteration)

@@ -1,0 +1,235 @@
+"""Job rows: create, read, claim with a lease, renew, finish, release, reap expired leases.
+
+Every function takes the caller's session and never commits: the caller owns the transaction.
+Writes on behalf of a running attempt carry its lease token and change nothing when the token
+is stale (fencing).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from .base import utcnow
+from .models import Job, JobAttempt
+
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", \
+    "cancelled"
+STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
+ACTIVE = (QUEUED, RUNNING)
+
+
+@dataclass(frozen=True)
+class WorkerIdentity:
+    """Who claims jobs: a host, a process id and a worker id unique across restarts."""
+
+    id: str
+    host: str
+    pid: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A successful claim: the job and the lease token that fences this attempt's writes."""
+
+    job_id: str
+    lease_token: int
+    attempt: int
+
+
+def get(session: Session, job_id: str, *, owner: str | None = None) -> Job | None:
+    """The job, or None when it does not exist or (with `owner`) belongs to someone else."""
+    job = session.get(Job, job_id)
+    if job is None or (owner is not None and job.owner != owner):
+        return None
+    return job
+
+
+def page(session: Session, *, owner: str | None, status: str | None,
+         before: tuple[dt.datetime, str] | None, limit: int) -> list[Job]:
+    """Jobs newest first; `before` is the (created_at, id) of the previous page's last job."""
+    query = select(Job)
+    if owner is not None:
+        query = query.where(Job.owner == owner)
+    if status is not None:
+        query = query.where(Job.status == status)
+    if before is not None:
+        created_at, job_id = before
+        query = query.where(or_(Job.created_at < created_at,
+                                and_(Job.created_at == created_at, Job.id < job_id)))
+    query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
+    return list(session.scalars(query))
+
+
+def count_active(session: Session, owner: str) -> int:
+    """Queued and running jobs of `owner`."""
+    query = select(func.count()).select_from(Job).where(Job.owner == owner,
+                                                        Job.status.in_(ACTIVE))
+    return int(session.scalar(query) or 0)
+
+
+def counts_by_status(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Job.status, func.count()).group_by(Job.status))
+    counts = dict.fromkeys(STATUSES, 0)
+    counts.update({status: int(n) for status, n in rows})
+    return counts
+
+
+def claim(session: Session, worker: WorkerIdentity, *, lease_seconds: float,
+          job_id: str | None = None) -> Claim | None:
+    """Atomically take the oldest queued job (or job `job_id` if it is queued) for `worker`.
+
+    PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED, so concurrent claimers take different rows.
+    SQLite: the caller's write session began with BEGIN IMMEDIATE, which serialises claimers.
+    The UPDATE re-checks the status either way. Returns None when there is nothing to take.
+    """
+    candidate = select(Job.id).where(Job.status == QUEUED)
+    if job_id is not None:
+        candidate = candidate.where(Job.id == job_id)
+    candidate = candidate.order_by(Job.created_at, Job.id).limit(1).with_for_update(
+        skip_locked=True)
+    chosen = session.scalar(candidate)
+    if chosen is None:
+        return None
+    now = utcnow()
+    row = session.execute(
+        update(Job)
+        .where(Job.id == chosen, Job.status == QUEUED)
+        .values(status=RUNNING, attempts=Job.attempts + 1, lease_token=Job.lease_token + 1,
+                lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
+                worker_host=worker.host, worker_pid=worker.pid,
+                started_at=func.coalesce(Job.started_at, now), updated_at=now)
+        .returning(Job.lease_token, Job.attempts, Job.checkpoint_iteration)
+    ).one_or_none()
+    if row is None:
+        return None
+    token, attempts, resumed_from = row
+    session.add(JobAttempt(job_id=chosen, number=attempts, lease_token=token,
+                           worker_host=worker.host, worker_pid=worker.pid, started_at=now,
+                           resumed_from=resumed_from))
+    return Claim(job_id=chosen, lease_token=token, attempt=attempts)
+
+
+def renew(session: Session, claim_: Claim, *, lease_seconds: float,
+          progress: dict[str, Any]) -> bool | None:
+    """Extend the lease and record progress. Returns whether cancellation was requested, or
+    None when the lease is lost (the job was reclaimed, finished or deleted)."""
+    now = utcnow()
+    row = session.execute(
+        update(Job)
+        .where(Job.id == claim_.job_id, Job.lease_token == claim_.lease_token,
+               Job.status == RUNNING)
+        .values(lease_expires_at=now + dt.timedelta(seconds=lease_seconds), updated_at=now,
+                **progress)
+        .returning(Job.cancel_requested)
+    ).one_or_none()
+    return None if row is None else bool(row[0])
+
+
+def finish(session: Session, claim_: Claim, *, status: str, error: str | None = None,
+           **values: Any) -> bool:
+    """Set a terminal status if the lease is still this attempt's; False when fenced off."""
+    now = utcnow()
+    result = session.execute(
+        update(Job)
+        .where(Job.id == claim_.job_id, Job.lease_token == claim_.lease_token,
+               Job.status == RUNNING)
+        .values(status=status, error=error, finished_at=now, updated_at=now,
+                lease_expires_at=None, **values)
+    )
+    if result.rowcount != 1:
+        return False
+    _end_attempt(session, claim_, status, now)
+    return True
+
+
+def release(session: Session, claim_: Claim) -> bool:
+    """Give the job back to the queue (graceful shutdown); False when fenced off."""
+    now = utcnow()
+    result = session.execute(
+        update(Job)
+        .where(Job.id == claim_.job_id, Job.lease_token == claim_.lease_token,
+               Job.status == RUNNING)
+        .values(status=QUEUED, lease_expires_at=None, updated_at=now)
+    )
+    if result.rowcount != 1:
+        return False
+    _end_attempt(session, claim_, "released", now)
+    return True
+
+
+def reap_expired(session: Session, *, max_attempts: int,
+                 now: dt.datetime | None = None) -> list[tuple[str, str]]:
+    """Running jobs whose lease expired: back to queued, or failed once `max_attempts` attempts
+    were lost. Returns (job_id, new status) pairs."""
+    now = now or utcnow()
+    expired = and_(Job.status == RUNNING, Job.lease_expires_at < now)
+    failed = session.execute(
+        update(Job)
+        .where(expired, Job.lost_attempts + 1 >= max_attempts)
+        .values(status=FAILED, lost_attempts=Job.lost_attempts + 1, finished_at=now,
+                updated_at=now, lease_expires_at=None,
+                error=f"worker lost {max_attempts} times (max_attempts={max_attempts}): the job "
+                      f"may be killing its worker, e.g. by running out of memory")
+        .returning(Job.id, Job.lease_token)
+    ).all()
+    requeued = session.execute(
+        update(Job)
+        .where(expired)
+        .values(status=QUEUED, lost_attempts=Job.lost_attempts + 1, updated_at=now,
+                lease_expires_at=None)
+        .returning(Job.id, Job.lease_token)
+    ).all()
+    for job_id, token in [*failed, *requeued]:
+        session.execute(
+            update(JobAttempt)
+            .where(JobAttempt.job_id == job_id, JobAttempt.lease_token == token)
+            .values(outcome="lost", ended_at=now))
+    return [(job_id, FAILED) for job_id, _ in failed] + \
+        [(job_id, QUEUED) for job_id, _ in requeued]
+
+
+def expire_worker(session: Session, *, host: str, pid: int) -> int:
+    """Expire the leases a dead worker process held, so the next reap requeues its jobs."""
+    result = session.execute(
+        update(Job)
+        .where(Job.status == RUNNING, Job.worker_host == host, Job.worker_pid == pid)
+        .values(lease_expires_at=utcnow() - dt.timedelta(seconds=1)))
+    return result.rowcount
+
+
+def request_cancel(session: Session, job: Job) -> None:
+    """Queued jobs end cancelled now; running ones stop at their next heartbeat."""
+    now = utcnow()
+    if job.status == QUEUED:
+        job.status = CANCELLED
+        job.finished_at = now
+    elif job.status == RUNNING:
+        job.cancel_requested = True
+    job.updated_at = now
+
+
+def set_checkpoint_iteration(session: Session, job_id: str, iteration: int) -> None:
+    session.execute(update(Job).where(Job.id == job_id).values(checkpoint_iteration=iteration))
+
+
+def queued_ids(session: Session, limit: int = 1000) -> list[str]:
+    query = select(Job.id).where(Job.status == QUEUED).order_by(Job.created_at).limit(limit)
+    return list(session.scalars(query))
+
+
+def attempts(session: Session, job_id: str) -> list[JobAttempt]:
+    query = select(JobAttempt).where(JobAttempt.job_id == job_id).order_by(JobAttempt.number)
+    return list(session.scalars(query))
+
+
+def _end_attempt(session: Session, claim_: Claim, outcome: str, now: dt.datetime) -> None:
+    session.execute(
+        update(JobAttempt)
+        .where(JobAttempt.job_id == claim_.job_id, JobAttempt.lease_token == claim_.lease_token)
+        .values(outcome=outcome, ended_at=now))

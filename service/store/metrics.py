@@ -1,0 +1,249 @@
+"""Metric history: series per (job, key), points per (series, step), and block rollups.
+
+Points are written in batches. Beside them, `metric_blocks` keeps, for every run of BLOCK
+consecutive steps, the count and the (step, value) of its minimum and maximum, merged on every
+write. Downsampling a long range therefore groups a few thousand block rows instead of sorting
+every point; only the partial blocks at the range's edges are read point by point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Table, and_, case, delete, func, insert, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from .models import MetricBlock, MetricPoint, MetricSeries
+
+BLOCK = 128
+"""Steps per rollup block."""
+
+RAW_DOWNSAMPLE_LIMIT = 20_000
+"""Ranges spanning at most this many steps are downsampled from the points directly."""
+
+
+@dataclass(frozen=True)
+class SeriesSummary:
+    key: str
+    count: int
+    first_step: int | None
+    last_step: int | None
+    last_value: float | None
+
+
+@dataclass(frozen=True)
+class Point:
+    step: int
+    value: float
+    timestamp: float
+
+
+def _upsert(session: Session, table: Table):  # type: ignore[no-untyped-def]
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table))
+
+
+def series_ids(session: Session, job_id: str, keys: Iterable[str]) -> dict[str, int]:
+    """{key: series id} for `keys` of the job, creating the series that do not exist yet."""
+    keys = sorted(set(keys))
+    statement = _upsert(session, MetricSeries.__table__).values(
+        [{"job_id": job_id, "key": key} for key in keys]
+    ).on_conflict_do_nothing(index_elements=["job_id", "key"])
+    if keys:
+        session.execute(statement)
+    rows = session.execute(select(MetricSeries.key, MetricSeries.id).where(
+        MetricSeries.job_id == job_id, MetricSeries.key.in_(keys)))
+    return {key: series_id for key, series_id in rows}
+
+
+def insert_points(session: Session, rows: Sequence[tuple[int, int, float, float]]) -> None:
+    """Insert (series_id, step, value, timestamp) rows and merge them into their blocks.
+
+    A step already stored for a series is an error (primary key): callers delete first.
+    """
+    if not rows:
+        return
+    session.execute(insert(MetricPoint), [
+        {"series_id": s, "step": step, "value": value, "recorded_at": ts}
+        for s, step, value, ts in rows
+    ])
+    _merge_blocks(session, _block_summaries(rows))
+
+
+def _block_summaries(rows: Sequence[tuple[int, int, float, float]]) -> list[dict[str, float]]:
+    blocks: dict[tuple[int, int], dict[str, float]] = {}
+    for series_id, step, value, _ in rows:
+        key = (series_id, step // BLOCK)
+        block = blocks.get(key)
+        if block is None:
+            blocks[key] = {"series_id": series_id, "block": key[1], "n": 1,
+                           "first_step": step, "last_step": step,
+                           "min_step": step, "min_value": value,
+                           "max_step": step, "max_value": value}
+            continue
+        block["n"] += 1
+        block["first_step"] = min(block["first_step"], step)
+        block["last_step"] = max(block["last_step"], step)
+        if value < block["min_value"] or (value == block["min_value"]
+                                          and step < block["min_step"]):
+            block["min_step"], block["min_value"] = step, value
+        if value > block["max_value"] or (value == block["max_value"]
+                                          and step < block["max_step"]):
+            block["max_step"], block["max_value"] = step, value
+    return list(blocks.values())
+
+
+def _merge_blocks(session: Session, summaries: list[dict[str, float]]) -> None:
+    if not summaries:
+        return
+    table = MetricBlock.__table__
+    statement = _upsert(session, table).values(summaries)
+    new = statement.excluded
+    take_min = (new.min_value < table.c.min_value) | (
+        (new.min_value == table.c.min_value) & (new.min_step < table.c.min_step))
+    take_max = (new.max_value > table.c.max_value) | (
+        (new.max_value == table.c.max_value) & (new.max_step < table.c.max_step))
+    session.execute(statement.on_conflict_do_update(
+        index_elements=["series_id", "block"],
+        set_={
+            "n": table.c.n + new.n,
+            "first_step": case((new.first_step < table.c.first_step, new.first_step),
+                               else_=table.c.first_step),
+            "last_step": case((new.last_step > table.c.last_step, new.last_step),
+                              else_=table.c.last_step),
+            "min_step": case((take_min, new.min_step), else_=table.c.min_step),
+            "min_value": case((take_min, new.min_value), else_=table.c.min_value),
+            "max_step": case((take_max, new.max_step), else_=table.c.max_step),
+            "max_value": case((take_max, new.max_value), else_=table.c.max_value),
+        },
+    ))
+
+
+def delete_after(session: Session, job_id: str, step: int) -> None:
+    """Delete the job's points after `step` (a crashed attempt's tail) and fix the blocks."""
+    ids = list(session.scalars(select(MetricSeries.id).where(MetricSeries.job_id == job_id)))
+    if not ids:
+        return
+    session.execute(delete(MetricPoint).where(MetricPoint.series_id.in_(ids),
+                                              MetricPoint.step > step))
+    first_dirty = step // BLOCK
+    session.execute(delete(MetricBlock).where(MetricBlock.series_id.in_(ids),
+                                              MetricBlock.block >= first_dirty))
+    kept = session.execute(
+        select(MetricPoint.series_id, MetricPoint.step, MetricPoint.value,
+               MetricPoint.recorded_at)
+        .where(MetricPoint.series_id.in_(ids), MetricPoint.step >= first_dirty * BLOCK)
+    ).all()
+    _merge_blocks(session, _block_summaries([tuple(row) for row in kept]))
+
+
+def summaries(session: Session, job_id: str) -> list[SeriesSummary]:
+    """Each metric key of the job with its count, first/last step and last value."""
+    stats = session.execute(
+        select(MetricSeries.id, MetricSeries.key, func.sum(MetricBlock.n),
+               func.min(MetricBlock.first_step), func.max(MetricBlock.last_step))
+        .join(MetricBlock, MetricBlock.series_id == MetricSeries.id, isouter=True)
+        .where(MetricSeries.job_id == job_id)
+        .group_by(MetricSeries.id, MetricSeries.key)
+        .order_by(MetricSeries.key)
+    ).all()
+    last_values = dict(session.execute(
+        select(MetricPoint.series_id, MetricPoint.value).where(
+            tuple_(MetricPoint.series_id, MetricPoint.step).in_(
+                [(sid, last) for sid, _, _, _, last in stats if last is not None]))
+    ).all()) if any(row[4] is not None for row in stats) else {}
+    return [SeriesSummary(key, int(n or 0), first, last, last_values.get(sid))
+            for sid, key, n, first, last in stats]
+
+
+def series_id(session: Session, job_id: str, key: str) -> int | None:
+    return session.scalar(select(MetricSeries.id).where(MetricSeries.job_id == job_id,
+                                                         MetricSeries.key == key))
+
+
+def page(session: Session, series: int, *, start_step: int | None, end_step: int | None,
+         after_step: int | None, limit: int) -> list[Point]:
+    """Up to `limit` points in step order, within [start_step, end_step], after `after_step`."""
+    query = select(MetricPoint.step, MetricPoint.value, MetricPoint.recorded_at).where(
+        MetricPoint.series_id == series)
+    if start_step is not None:
+        query = query.where(MetricPoint.step >= start_step)
+    if after_step is not None:
+        query = query.where(MetricPoint.step > after_step)
+    if end_step is not None:
+        query = query.where(MetricPoint.step <= end_step)
+    rows = session.execute(query.order_by(MetricPoint.step).limit(limit))
+    return [Point(step, value, ts) for step, value, ts in rows]
+
+
+def downsample(session: Session, series: int, *, start_step: int | None, end_step: int | None,
+               max_points: int) -> list[Point]:
+    """At most `max_points` points of the range: the first, the last, and the minimum and
+    maximum of each of (max_points - 2) // 2 equal step buckets, in step order."""
+    bounds = select(func.min(MetricPoint.step), func.max(MetricPoint.step)).where(
+        MetricPoint.series_id == series)
+    if start_step is not None:
+        bounds = bounds.where(MetricPoint.step >= start_step)
+    if end_step is not None:
+        bounds = bounds.where(MetricPoint.step <= end_step)
+    first, last = session.execute(bounds).one()
+    if first is None:
+        return []
+    buckets = max(1, (max_points - 2) // 2)
+    span = last - first + 1
+    if span <= RAW_DOWNSAMPLE_LIMIT:
+        steps = _extremes_from_points(session, series, first, last, buckets)
+    else:
+        steps = _extremes_from_blocks(session, series, first, last, buckets)
+    steps |= {first, last}
+    rows = session.execute(
+        select(MetricPoint.step, MetricPoint.value, MetricPoint.recorded_at)
+        .where(MetricPoint.series_id == series, MetricPoint.step.in_(sorted(steps)))
+        .order_by(MetricPoint.step))
+    points = [Point(step, value, ts) for step, value, ts in rows]
+    return points if len(points) <= max_points else points[:max_points - 1] + points[-1:]
+
+
+def _extremes_from_points(session: Session, series: int, first: int, last: int,
+                          buckets: int) -> set[int]:
+    """Steps of each bucket's min and max, grouping the points themselves."""
+    span = last - first + 1
+    bucket = ((MetricPoint.step - first) * buckets // span).label("bucket")
+    in_range = and_(MetricPoint.series_id == series, MetricPoint.step.between(first, last))
+    steps: set[int] = set()
+    for order in (MetricPoint.value.asc(), MetricPoint.value.desc()):
+        ranked = select(
+            MetricPoint.step,
+            func.row_number().over(partition_by=bucket, order_by=(order, MetricPoint.step))
+            .label("rank"),
+        ).where(in_range).subquery()
+        steps.update(session.scalars(select(ranked.c.step).where(ranked.c.rank == 1)))
+    return steps
+
+
+def _extremes_from_blocks(session: Session, series: int, first: int, last: int,
+                          buckets: int) -> set[int]:
+    """Steps of each bucket's min and max, from the block rollups. Buckets are whole blocks;
+    the partial blocks at either end are read point by point."""
+    first_block, last_block = -(-first // BLOCK), (last + 1) // BLOCK - 1  # whole blocks only
+    steps: set[int] = set()
+    if first_block <= last_block:
+        blocks_per_bucket = -(-(last_block - first_block + 1) // buckets)
+        bucket = ((MetricBlock.block - first_block) // blocks_per_bucket).label("bucket")
+        in_range = and_(MetricBlock.series_id == series,
+                        MetricBlock.block.between(first_block, last_block))
+        for step, order in ((MetricBlock.min_step, MetricBlock.min_value.asc()),
+                            (MetricBlock.max_step, MetricBlock.max_value.desc())):
+            ranked = select(
+                step.label("step"),
+                func.row_number().over(partition_by=bucket, order_by=(order, step))
+                .label("rank"),
+            ).where(in_range).subquery()
+            steps.update(session.scalars(select(ranked.c.step).where(ranked.c.rank == 1)))
+    for edge_first, edge_last in ((first, first_block * BLOCK - 1),
+                                  ((last_block + 1) * BLOCK, last)):
+        if edge_first <= edge_last:
+            steps |= _extremes_from_points(session, series, edge_first, edge_last, 1)
+    return steps

@@ -1,0 +1,46 @@
+"""Alembic, driven from code: upgrade a database to head, read its revision."""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import lru_cache
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
+
+
+def migrations_dir() -> Path:
+    """The Alembic scripts: migrations/ in a checkout, service/_migrations when installed."""
+    spec = importlib.util.find_spec("service._migrations")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("the package service._migrations (the Alembic scripts) is missing")
+    return Path(spec.origin).parent
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Bring the database's schema to `revision` (creating the database file if needed)."""
+    command.upgrade(alembic_config(database_url), revision)
+
+
+def downgrade(database_url: str, revision: str) -> None:
+    command.downgrade(alembic_config(database_url), revision)
+
+
+@lru_cache(maxsize=1)
+def head_revision() -> str | None:
+    return ScriptDirectory(str(migrations_dir())).get_current_head()
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
