@@ -18,6 +18,11 @@ n*L + oh*R + ow, where R is the distance between two output rows (`ConvGeometry.
 * any other stride: R = OW and L = OH*OW, no junk columns.
 
 `cols_to_image` and `image_to_cols` move between that layout and NCHW.
+
+For stride (1, 1) the backward pass also uses the *plane layout* (F, N*P), P = H*W: image n
+owns P columns and output pixel (oh, ow) sits at n*P + oh*W + ow, the position of its kernel's
+top-left input pixel. The columns that are not output pixels hold zeros, so col2im becomes
+kh*kw shifted additions of whole (C, N*P) slabs (`col2im_planes`), with no per-row loops.
 """
 
 from __future__ import annotations
@@ -124,6 +129,16 @@ class ConvGeometry:
         return (self.channels * self.kernel[0] * self.kernel[1], self.batch * self.length)
 
     @property
+    def plane(self) -> int:
+        """P = H*W, the columns per image in the plane layout."""
+        return self.height * self.width
+
+    @property
+    def max_offset(self) -> int:
+        """How far the last kernel offset reaches into a flat plane: (kh - 1)*W + kw - 1."""
+        return (self.kernel[0] - 1) * self.width + self.kernel[1] - 1
+
+    @property
     def has_junk(self) -> bool:
         return self.row != self.out_width and self.out_height > 1
 
@@ -217,3 +232,44 @@ def zero_junk(z: np.ndarray, geo: ConvGeometry) -> np.ndarray:
 def window_views(x: np.ndarray, geo: ConvGeometry) -> list[np.ndarray]:
     """For pooling: one (N, C, OH, OW) view of x per window offset (i, j), row-major."""
     return [_window(x, i, j, geo) for i, j in geo.offsets()]
+
+
+def planes_to_image(zp: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """zp: (F, N*P) in plane layout (stride 1 only) -> an (N, F, OH, OW) view of it."""
+    f = zp.shape[0]
+    shape = (geo.batch, f, geo.out_height, geo.out_width)
+    return _strided(zp, 0, shape, (geo.plane, geo.batch * geo.plane, geo.width, 1))
+
+
+def planes_to_cols(zp: np.ndarray, geo: ConvGeometry, out: np.ndarray) -> np.ndarray:
+    """zp: (F, N*P) in plane layout -> out: (F, N*L) in column layout (stride 1 only).
+
+    Each image's first L plane columns are its L columns, junk included.
+    """
+    f = zp.shape[0]
+    planes = zp.reshape(f, geo.batch, geo.plane)
+    np.copyto(out.reshape(f, geo.batch, geo.length), planes[:, :, : geo.length])
+    return out
+
+
+def col2im_planes(cols: np.ndarray, geo: ConvGeometry, out: np.ndarray) -> np.ndarray:
+    """col2im for stride (1, 1) from the plane layout.
+
+    cols: (C*kh*kw, N*P) in plane layout, zero at every column that is not an output pixel;
+    out: a (C, N*P + max_offset) scratch array. Returns dx as an (N, C, H, W) view of out.
+    Column n*P + q, shifted by the kernel offset i*W + j, lands on input pixel q + i*W + j of
+    image n; only zero columns spill past the end of a plane.
+    """
+    kh, kw = geo.kernel
+    size = geo.batch * geo.plane
+    blocks = cols.reshape(geo.channels, kh * kw, size)
+    out[:, size:] = 0
+    for k, (i, j) in enumerate(geo.offsets()):
+        start = i * geo.width + j
+        if k == 0:  # offset (0, 0)
+            np.copyto(out[:, :size], blocks[:, 0])
+        else:
+            target = out[:, start : start + size]
+            np.add(target, blocks[:, k], out=target)
+    images = out[:, :size].reshape(geo.channels, geo.batch, geo.height, geo.width)
+    return images.transpose(1, 0, 2, 3)

@@ -12,6 +12,17 @@ from ..functional import ConvGeometry
 from .activations import get_activation
 from .base import Layer, Shape
 
+_CHUNK_COLUMNS = 4096
+_ZEROED_PER_NAME = 3
+
+
+def _chunk_count(batch: int, length: int) -> int:
+    """The fewest chunks of whole images (a divisor of batch) with <= _CHUNK_COLUMNS columns."""
+    for chunks in range(1, batch + 1):
+        if batch % chunks == 0 and (batch // chunks) * length <= _CHUNK_COLUMNS:
+            return chunks
+    return batch
+
 
 class Conv2D(Layer):
     """y[n, f, oh, ow] = activation(b[f] + sum_cij W[f, c, i, j] * xp[n, c, sh*oh + i, sw*ow + j]).
@@ -80,6 +91,7 @@ class Conv2D(Layer):
         self.use_bias = use_bias
         self._pads: functional.Padding = (0, 0, 0, 0)
         self._geometries: dict[tuple[int, ...], ConvGeometry] = {}
+        self._zeroed_buffers: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
         self._x_shape: tuple[int, ...] | None = None
         self._geo: ConvGeometry | None = None
         self._cols: np.ndarray | None = None
@@ -138,25 +150,43 @@ class Conv2D(Layer):
         return geo
 
     def forward(self, x: np.ndarray, *, training: bool, activate: bool = True) -> np.ndarray:
-        """x: (batch, C, H, W) -> (batch, filters, OH, OW). `activate=False` returns conv + b."""
+        """x: (batch, C, H, W) -> (batch, filters, OH, OW). `activate=False` returns conv + b.
+
+        The result is a strided view of the layer's (filters, batch*L) product buffer (see
+        functional.py), not a C-contiguous array.
+        """
         self._x_shape = x.shape
-        top, bottom, left, right = self._pads
         if any(self._pads):
             n, c, h, w = x.shape
+            top, bottom, left, right = self._pads
             padded = self._buffer("xpad", (n, c, h + top + bottom, w + left + right))
             x = functional.pad_images(x, self._pads, padded)
         geo = self._geometry(x.shape)
-        cols = functional.im2col(x, geo, self._buffer("cols", geo.cols_shape))
-        weight = self.params["weight"].reshape(self.filters, -1)
-        z = np.matmul(weight, cols, out=self._buffer("z", (self.filters, cols.shape[1])))
-        y = self._buffer("y", (geo.batch, self.filters, geo.out_height, geo.out_width))
-        if self.use_bias:
-            np.add(functional.cols_to_image(z, geo), self.params["bias"][:, None, None], out=y)
-        else:
-            np.copyto(y, functional.cols_to_image(z, geo))
-        self._geo, self._cols = geo, cols
-        self._y = self.activation.forward(y, y) if activate else y
-        return self._y
+        taps, columns = geo.cols_shape
+        cols = self._buffer("cols", (taps + self.use_bias, columns))
+        functional.im2col(x, geo, cols[:taps])
+        z = np.matmul(self._kernel(cols), cols, out=self._buffer("z", (self.filters, columns)))
+        y = functional.cols_to_image(z, geo)
+        if activate:
+            # Elementwise activations run over the whole contiguous buffer, junk columns too.
+            if self.activation.name == "softmax":
+                self.activation.forward(y, y)
+            else:
+                self.activation.forward(z, z)
+        self._geo, self._cols, self._y = geo, cols, y
+        return y
+
+    def _kernel(self, cols: np.ndarray) -> np.ndarray:
+        """The (filters, taps) weight matrix; with a bias, [W | b] against cols' row of ones."""
+        taps = cols.shape[0] - self.use_bias
+        weight = self.params["weight"].reshape(self.filters, taps)
+        if not self.use_bias:
+            return weight
+        cols[taps] = 1
+        kernel = self._buffer("kernel", (self.filters, taps + 1))
+        kernel[:, :taps] = weight
+        kernel[:, taps] = self.params["bias"]
+        return kernel
 
     def backward(
         self, dout: np.ndarray, *, need_input_grad: bool = True, activated: bool = True
@@ -164,31 +194,75 @@ class Conv2D(Layer):
         """dout: (batch, filters, OH, OW) -> dx: (batch, C, H, W); fills grads.
 
         `activated=False` treats dout as the gradient of conv + b (fused softmax losses).
+        dx is a strided view of a layer buffer.
         """
         geo, cols, y = self._geo, self._cols, self._y
         if geo is None or cols is None or y is None or self._x_shape is None:
             raise RuntimeError("backward called before forward")
-        dz = self._buffer("dz", (self.filters, cols.shape[1]))
-        # The activation's derivative is written straight into the column layout.
-        dz_image = functional.cols_to_image(dz, geo)
-        result = self.activation.backward(dout, y, dz_image) if activated else dout
-        if result is not dz_image:
-            np.copyto(dz_image, result)
-        functional.zero_junk(dz, geo)
-        if self.use_bias:
-            np.sum(dz, axis=1, out=self.grads["bias"])
-        np.matmul(dz, cols.T, out=self.grads["weight"].reshape(self.filters, -1))
+        columns = cols.shape[1]
+        # Junk columns are never written, so these stay zero there.
+        dz = self._zeroed("dz", (self.filters, columns))
+        planes = need_input_grad and geo.stride == (1, 1)
+        if planes:
+            dz_planes = self._zeroed("dz_planes", (self.filters, geo.batch * geo.plane))
+            target = functional.planes_to_image(dz_planes, geo)
+        else:
+            target = functional.cols_to_image(dz, geo)
+        result = self.activation.backward(dout, y, target) if activated else dout
+        if result is not target:
+            np.copyto(target, result)
+        if planes:
+            functional.planes_to_cols(dz_planes, geo, dz)
+        self._parameter_grads(dz, cols, geo)
         if not need_input_grad:
             return None
         weight = self.params["weight"].reshape(self.filters, -1)
-        dcols = np.matmul(weight.T, dz, out=self._buffer("dcols", cols.shape))
-        dx = self._buffer("dx", self._x_shape)
-        if not any(self._pads):
-            return functional.col2im(dcols, geo, dx)
-        padded = self._buffer("dxpad", (geo.batch, geo.channels, geo.height, geo.width))
-        functional.col2im(dcols, geo, padded)
-        np.copyto(dx, functional.crop_images(padded, self._pads))
-        return dx
+        if planes:
+            dcols = np.matmul(
+                weight.T,
+                dz_planes,
+                out=self._buffer("dcols", (weight.shape[1], dz_planes.shape[1])),
+            )
+            scratch = self._buffer("dx", (geo.channels, geo.batch * geo.plane + geo.max_offset))
+            dx = functional.col2im_planes(dcols, geo, scratch)
+        else:
+            dcols = np.matmul(weight.T, dz, out=self._buffer("dcols", (weight.shape[1], columns)))
+            shape = (geo.batch, geo.channels, geo.height, geo.width)
+            dx = functional.col2im(dcols, geo, self._buffer("dx", shape))
+        return functional.crop_images(dx, self._pads) if any(self._pads) else dx
+
+    def _parameter_grads(self, dz: np.ndarray, cols: np.ndarray, geo: ConvGeometry) -> None:
+        """[dW | db] = dz @ cols.T, summed over chunks of whole images.
+
+        One long product (filters x rows, inner size batch*L) runs far below BLAS speed when
+        filters*rows is small; a batch of products over ~_CHUNK_COLUMNS columns each does not.
+        """
+        rows, columns = cols.shape
+        chunks = _chunk_count(geo.batch, geo.length)
+        size = columns // chunks
+        partial = self._buffer("kernel_grads", (chunks, rows, self.filters))
+        np.matmul(
+            cols.reshape(rows, chunks, size).transpose(1, 0, 2),
+            dz.reshape(self.filters, chunks, size).transpose(1, 2, 0),
+            out=partial,
+        )
+        grads = partial[0] if chunks == 1 else np.sum(partial, axis=0, out=partial[0])
+        taps = rows - self.use_bias
+        np.copyto(self.grads["weight"].reshape(self.filters, taps), grads[:taps].T)
+        if self.use_bias:
+            np.copyto(self.grads["bias"], grads[taps])
+
+    def _zeroed(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A buffer that was all zeros when created (callers keep some entries at zero)."""
+        key = (name, shape)
+        array = self._zeroed_buffers.get(key)
+        if array is None:
+            same_name = [k for k in self._zeroed_buffers if k[0] == name]
+            if len(same_name) >= _ZEROED_PER_NAME:
+                del self._zeroed_buffers[same_name[0]]
+            array = np.zeros(shape, dtype=self.dtype)
+            self._zeroed_buffers[key] = array
+        return array
 
     def apply_constraints(self) -> None:
         if self.max_norm is None:

@@ -1,0 +1,46 @@
+"""Small builders for test data: specs and queued jobs."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from service.store.models import Job
+
+DIGITS_SPEC: dict[str, Any] = {
+    "name": "digits-mlp",
+    "model": {"input_shape": [64],
+              "layers": [{"type": "dense", "units": 32, "activation": "relu"},
+                         {"type": "dropout", "rate": 0.5},
+                         {"type": "dense", "units": 10, "activation": "softmax"}]},
+    "data": {"dataset": "digits", "test_fraction": 0.25},
+    "training": {"iterations": 60, "batch_size": 32, "seed": 0, "eval_every": 20,
+                 "optimizer": {"type": "sgd", "learning_rate": 0.1, "momentum": 0.9},
+                 "dropout_schedule": {"type": "step", "every": 20, "delta": -0.1, "min": 0.1}},
+}
+
+
+def spec(**training: Any) -> dict[str, Any]:
+    """The small digits spec, with training fields overridden."""
+    result = copy.deepcopy(DIGITS_SPEC)
+    result["training"].update(training)
+    return result
+
+
+def add_queued_job(session: Session, *, owner: str = "", created_at: dt.datetime | None = None,
+                   spec_: dict[str, Any] | None = None) -> Job:
+    from service.jobs.specs import JobSpec
+
+    accepted = JobSpec.model_validate(spec_ or DIGITS_SPEC)
+    job = Job(id=uuid.uuid4().hex, owner=owner, name=accepted.name, status="queued",
+              spec=accepted.stored(), total_iterations=accepted.training.iterations,
+              latest_metrics={})
+    if created_at is not None:
+        job.created_at = created_at
+    session.add(job)
+    session.flush()
+    return job
