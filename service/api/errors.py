@@ -58,7 +58,7 @@ def validation_details(errors: Sequence[dict[str, Any]], body: Any) -> list[dict
     for error in errors:
         loc = list(error.get("loc", ()))
         location = loc.pop(0) if loc and loc[0] in ("body", "query", "path", "header") else None
-        document = body if location == "body" else None
+        document = body if location == "body" and isinstance(body, (dict, list)) else None
         path = json_path(loc, document) if document is not None else ".".join(map(str, loc))
         detail: dict[str, Any] = {"path": path or (location or ""), "message": error["msg"],
                                   "type": error["type"]}

@@ -213,9 +213,8 @@ def cols_to_image(z: np.ndarray, geo: ConvGeometry) -> np.ndarray:
 
 
 def image_to_cols(image: np.ndarray, geo: ConvGeometry, out: np.ndarray) -> np.ndarray:
-    """image: (N, F, OH, OW) -> out: (F, N*L) in column layout, junk columns set to zero."""
+    """image: (N, F, OH, OW) -> out: (F, N*L) in column layout; junk columns are not written."""
     np.copyto(cols_to_image(out, geo), image)
-    zero_junk(out, geo)
     return out
 
 
@@ -249,6 +248,17 @@ def planes_to_cols(zp: np.ndarray, geo: ConvGeometry, out: np.ndarray) -> np.nda
     f = zp.shape[0]
     planes = zp.reshape(f, geo.batch, geo.plane)
     np.copyto(out.reshape(f, geo.batch, geo.length), planes[:, :, : geo.length])
+    return out
+
+
+def cols_to_planes(z: np.ndarray, geo: ConvGeometry, out: np.ndarray) -> np.ndarray:
+    """z: (F, N*L) in column layout -> out: (F, N*P) in plane layout (stride 1 only).
+
+    The inverse of `planes_to_cols`: the last P - L columns of every plane are not written.
+    """
+    f = z.shape[0]
+    planes = out.reshape(f, geo.batch, geo.plane)
+    np.copyto(planes[:, :, : geo.length], z.reshape(f, geo.batch, geo.length))
     return out
 
 

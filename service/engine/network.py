@@ -182,11 +182,13 @@ def build_layer(spec: Any) -> Layer:
 
 
 def build_network(layers: Sequence[dict[str, Any]], input_shape: Sequence[int], *, seed: int,
-                  dtype: str = "float32") -> Network:
+                  dtype: str = "float32", materialize: bool = True) -> Network:
     """A built network from layer dicts, its weights drawn from np.random.default_rng(seed).
 
     input_shape is one sample's shape: (features,) or (channels, height, width).
     Raises SpecError (with layer_index and field) for any invalid layer or shape.
+    `materialize=False` validates shapes and counts parameters without allocating weights
+    (the result can tell its shapes and size but not compute).
     """
     if not isinstance(layers, (list, tuple)) or not layers:
         raise SpecError("invalid value", field="layers", expected="a non-empty list of layers",
@@ -206,7 +208,7 @@ def build_network(layers: Sequence[dict[str, Any]], input_shape: Sequence[int], 
     for index, spec in enumerate(layers):
         try:
             layer = build_layer(spec)
-            shape = layer.build(shape, rng=rng, dtype=np.dtype(dtype))
+            shape = layer.build(shape, rng=rng, dtype=np.dtype(dtype), materialize=materialize)
         except SpecError as error:
             raise error.at_layer(index) from None
         built.append(layer)

@@ -8,6 +8,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .. import initializers
+
 Shape = tuple[int, ...]
 
 
@@ -63,11 +65,19 @@ class Layer(abc.ABC):
         self.dtype: np.dtype = np.dtype(np.float32)
         self._buffers = BufferPool()
 
-    def build(self, input_shape: Shape, *, rng: np.random.Generator, dtype: np.dtype) -> Shape:
-        """Create parameters for inputs of shape (batch, *input_shape); return the output shape."""
+    def build(self, input_shape: Shape, *, rng: np.random.Generator, dtype: np.dtype,
+              materialize: bool = True) -> Shape:
+        """Create parameters for inputs of shape (batch, *input_shape); return the output shape.
+
+        `materialize=False` checks shapes and sizes only: parameters are read-only zero-stride
+        placeholders of the right shape, so a huge network costs no memory to validate.
+        """
         self.input_shape = tuple(input_shape)
         self.dtype = np.dtype(dtype)
+        self._materialize = materialize
         self.output_shape = self._build(self.input_shape, rng)
+        self.grads = {key: (np.zeros_like(value) if materialize else value)
+                      for key, value in self.params.items()}
         return self.output_shape
 
     def _build(self, input_shape: Shape, rng: np.random.Generator) -> Shape:
@@ -91,6 +101,15 @@ class Layer(abc.ABC):
 
     def apply_constraints(self) -> None:
         """Project parameters back onto their constraint set after an update (e.g. max-norm)."""
+
+    def _add_parameter(self, name: str, initializer: str, shape: Shape, *, fan_in: int,
+                       fan_out: int, rng: np.random.Generator) -> None:
+        """params[name] drawn from `initializer` (a placeholder when not materializing)."""
+        if not getattr(self, "_materialize", True):
+            self.params[name] = np.broadcast_to(np.zeros((), dtype=self.dtype), shape)
+            return
+        self.params[name] = initializers.initialize(initializer, shape, fan_in=fan_in,
+                                                    fan_out=fan_out, rng=rng, dtype=self.dtype)
 
     def _buffer(self, name: str, shape: Shape) -> np.ndarray:
         return self._buffers.get(name, shape, self.dtype)

@@ -95,6 +95,7 @@ class Conv2D(Layer):
         self._x_shape: tuple[int, ...] | None = None
         self._geo: ConvGeometry | None = None
         self._cols: np.ndarray | None = None
+        self._z: np.ndarray | None = None
         self._y: np.ndarray | None = None
 
     def _build(self, input_shape: Shape, rng: np.random.Generator) -> Shape:
@@ -173,7 +174,7 @@ class Conv2D(Layer):
                 self.activation.forward(y, y)
             else:
                 self.activation.forward(z, z)
-        self._geo, self._cols, self._y = geo, cols, y
+        self._geo, self._cols, self._z, self._y = geo, cols, z, y
         return y
 
     def _kernel(self, cols: np.ndarray) -> np.ndarray:
@@ -196,23 +197,26 @@ class Conv2D(Layer):
         `activated=False` treats dout as the gradient of conv + b (fused softmax losses).
         dx is a strided view of a layer buffer.
         """
-        geo, cols, y = self._geo, self._cols, self._y
-        if geo is None or cols is None or y is None or self._x_shape is None:
+        geo, cols, z, y = self._geo, self._cols, self._z, self._y
+        if geo is None or cols is None or z is None or y is None or self._x_shape is None:
             raise RuntimeError("backward called before forward")
-        columns = cols.shape[1]
-        # Junk columns are never written, so these stay zero there.
-        dz = self._zeroed("dz", (self.filters, columns))
+        shape = (self.filters, cols.shape[1])
+        # dz has zeros in its junk columns: the buffers are created zeroed and their junk
+        # columns are never written.
+        if not activated or self.activation.name != "softmax":
+            # Elementwise derivatives run over whole contiguous buffers in the column layout.
+            dz = functional.image_to_cols(dout, geo, self._zeroed("dout", shape))
+            if activated:
+                dz = self.activation.backward(dz, z, self._zeroed("dz", shape))
+        else:  # softmax couples the channels: work on the image view
+            dz = self._zeroed("dz", shape)
+            target = functional.cols_to_image(dz, geo)
+            np.copyto(target, self.activation.backward(dout, y, target))
         planes = need_input_grad and geo.stride == (1, 1)
         if planes:
-            dz_planes = self._zeroed("dz_planes", (self.filters, geo.batch * geo.plane))
-            target = functional.planes_to_image(dz_planes, geo)
-        else:
-            target = functional.cols_to_image(dz, geo)
-        result = self.activation.backward(dout, y, target) if activated else dout
-        if result is not target:
-            np.copyto(target, result)
-        if planes:
-            functional.planes_to_cols(dz_planes, geo, dz)
+            dz_planes = functional.cols_to_planes(
+                dz, geo, self._zeroed("dz_planes", (self.filters, geo.batch * geo.plane))
+            )
         self._parameter_grads(dz, cols, geo)
         if not need_input_grad:
             return None
@@ -226,9 +230,9 @@ class Conv2D(Layer):
             scratch = self._buffer("dx", (geo.channels, geo.batch * geo.plane + geo.max_offset))
             dx = functional.col2im_planes(dcols, geo, scratch)
         else:
-            dcols = np.matmul(weight.T, dz, out=self._buffer("dcols", (weight.shape[1], columns)))
-            shape = (geo.batch, geo.channels, geo.height, geo.width)
-            dx = functional.col2im(dcols, geo, self._buffer("dx", shape))
+            dcols = np.matmul(weight.T, dz, out=self._buffer("dcols", (weight.shape[1], shape[1])))
+            padded = (geo.batch, geo.channels, geo.height, geo.width)
+            dx = functional.col2im(dcols, geo, self._buffer("dx", padded))
         return functional.crop_images(dx, self._pads) if any(self._pads) else dx
 
     def _parameter_grads(self, dz: np.ndarray, cols: np.ndarray, geo: ConvGeometry) -> None:

@@ -68,16 +68,11 @@ class Dense(Layer):
                 received=list(input_shape),
             )
         fan_in = input_shape[0]
-        self.params["weight"] = initializers.initialize(
-            self.kernel_initializer, (fan_in, self.units),
-            fan_in=fan_in, fan_out=self.units, rng=rng, dtype=self.dtype,
-        )
+        self._add_parameter("weight", self.kernel_initializer, (fan_in, self.units),
+                            fan_in=fan_in, fan_out=self.units, rng=rng)
         if self.use_bias:
-            self.params["bias"] = initializers.initialize(
-                self.bias_initializer, (self.units,),
-                fan_in=fan_in, fan_out=self.units, rng=rng, dtype=self.dtype,
-            )
-        self.grads = {key: np.zeros_like(value) for key, value in self.params.items()}
+            self._add_parameter("bias", self.bias_initializer, (self.units,), fan_in=fan_in,
+                                fan_out=self.units, rng=rng)
         return (self.units,)
 
     def forward(self, x: np.ndarray, *, training: bool, activate: bool = True) -> np.ndarray:

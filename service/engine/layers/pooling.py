@@ -88,15 +88,29 @@ class MaxPool2D(Pool2D):
 
     Backward routes each output's gradient to one input: the first maximum of its window in
     row-major order (exactly one winner per window, even with ties).
+
+    In training, forward first copies the ph*pw window views into one contiguous
+    (ph*pw, batch, C, OH, OW) array, so that the reductions and the routing in backward run
+    over contiguous memory; backward then scatters the routed gradients back.
     """
 
     type_name = "maxpool2d"
 
+    def __init__(
+        self, pool_size: int | tuple[int, int] = 2, stride: int | tuple[int, int] | None = None
+    ) -> None:
+        super().__init__(pool_size, stride)
+        self._windows: np.ndarray | None = None
+
     def forward(self, x: np.ndarray, *, training: bool) -> np.ndarray:
         """x: (batch, C, H, W) -> (batch, C, OH, OW)."""
         geo = self._geometry(x.shape)
-        views = functional.window_views(x, geo)
         y = self._buffer("y", (geo.batch, geo.channels, geo.out_height, geo.out_width))
+        views = functional.window_views(x, geo)
+        self._windows = None
+        if training:
+            self._windows = self._gather(views, y.shape)
+            views = list(self._windows)
         if len(views) == 1:
             np.copyto(y, views[0])
         else:
@@ -106,6 +120,12 @@ class MaxPool2D(Pool2D):
         self._x, self._y = x, y
         return y
 
+    def _gather(self, views: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+        windows = self._buffer("windows", (len(views), *shape))
+        for window, view in zip(windows, views, strict=True):
+            np.copyto(window, view)
+        return windows
+
     def backward(self, dout: np.ndarray, *, need_input_grad: bool = True) -> np.ndarray | None:
         """dout: (batch, C, OH, OW) -> dx: (batch, C, H, W)."""
         if not need_input_grad:
@@ -114,31 +134,27 @@ class MaxPool2D(Pool2D):
         if x is None or y is None:
             raise RuntimeError("backward called before forward")
         geo = self._geometry(x.shape)
-        dx = self._input_grad_buffer(geo)
+        windows = self._windows
+        if windows is None:  # the last forward ran in inference mode
+            windows = self._gather(functional.window_views(x, geo), y.shape)
+        # Offer the whole gradient to each window position in turn; the first one holding the
+        # maximum takes it, and what is left (exactly zero) goes on to the others.
+        rest = self._buffer("rest", y.shape)
+        np.copyto(rest, dout)
+        routed = self._buffer("routed", windows.shape)
         winner = self._buffers.get("winner", y.shape, np.dtype(np.bool_))
-        taken = self._buffers.get("taken", y.shape, np.dtype(np.bool_))
-        routed = None if self.disjoint else self._buffer("routed", y.shape)
-        views = functional.window_views(x, geo)
-        last = len(views) - 1
-        for k, (view, dx_view) in enumerate(
-            zip(views, functional.window_views(dx, geo), strict=True)
-        ):
-            if k == last and k > 0:
-                # Windows with no earlier winner have their maximum here.
-                np.logical_not(taken, out=winner)
-            elif k == last:
-                winner.fill(True)
+        last = len(windows) - 1
+        for k in range(last):
+            np.equal(windows[k], y, out=winner)
+            np.multiply(rest, winner, out=routed[k])
+            np.subtract(rest, routed[k], out=rest)
+        np.copyto(routed[last], rest)
+        dx = self._input_grad_buffer(geo)
+        for part, dx_view in zip(routed, functional.window_views(dx, geo), strict=True):
+            if self.disjoint:
+                np.copyto(dx_view, part)
             else:
-                np.equal(view, y, out=winner)
-                if k:
-                    np.greater(winner, taken, out=winner)  # winner and not taken
-                    np.logical_or(taken, winner, out=taken)
-                else:
-                    np.copyto(taken, winner)
-            if routed is None:
-                np.multiply(dout, winner, out=dx_view)
-            else:
-                dx_view += np.multiply(dout, winner, out=routed)
+                dx_view += part
         return dx
 
 
