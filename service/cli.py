@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import uuid
 from collections.abc import Sequence
@@ -28,6 +29,10 @@ def serve(args: argparse.Namespace) -> None:
     settings = _settings(args, ("host", "port", "workers", "database_url", "executor"))
     configure_logging(settings)
     upgrade(settings.database_url)
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler
+    # that was installed before it: make that a clean exit instead of death by signal.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 log_level=settings.log_level, access_log=False,
                 timeout_graceful_shutdown=60)

@@ -169,11 +169,7 @@ class Conv2D(Layer):
         z = np.matmul(self._kernel(cols), cols, out=self._buffer("z", (self.filters, columns)))
         y = functional.cols_to_image(z, geo)
         if activate:
-            # Elementwise activations run over the whole contiguous buffer, junk columns too.
-            if self.activation.name == "softmax":
-                self.activation.forward(y, y)
-            else:
-                self.activation.forward(z, z)
+            self._activate(z, y)
         self._geo, self._cols, self._z, self._y = geo, cols, z, y
         return y
 
@@ -206,8 +202,8 @@ class Conv2D(Layer):
         if not activated or self.activation.name != "softmax":
             # Elementwise derivatives run over whole contiguous buffers in the column layout.
             dz = functional.image_to_cols(dout, geo, self._zeroed("dout", shape))
-            if activated:
-                dz = self.activation.backward(dz, z, self._zeroed("dz", shape))
+            if activated and self.activation.name != "linear":
+                dz = self._derivative(dz, z, self._zeroed("dz", shape))
         else:  # softmax couples the channels: work on the image view
             dz = self._zeroed("dz", shape)
             target = functional.cols_to_image(dz, geo)
@@ -234,6 +230,30 @@ class Conv2D(Layer):
             padded = (geo.batch, geo.channels, geo.height, geo.width)
             dx = functional.col2im(dcols, geo, self._buffer("dx", padded))
         return functional.crop_images(dx, self._pads) if any(self._pads) else dx
+
+    def _activate(self, z: np.ndarray, y: np.ndarray) -> None:
+        """y = activation(z) in place. Elementwise activations run over the whole contiguous
+        (filters, batch*L) buffer, junk columns too, in slabs of filters."""
+        if self.activation.name == "softmax":  # over the channel axis of the image view
+            self.activation.forward(y, y)
+            return
+
+        def slab(lo: int, hi: int) -> None:
+            self.activation.forward(z[lo:hi], z[lo:hi])
+
+        functional.parallel_slabs(slab, self.filters, z.size)
+
+    def _derivative(self, dy: np.ndarray, y: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """out = dy * activation'(from y), elementwise over (filters, batch*L) buffers."""
+
+        def slab(lo: int, hi: int) -> None:
+            target = out[lo:hi]
+            result = self.activation.backward(dy[lo:hi], y[lo:hi], target)
+            if result is not target:
+                np.copyto(target, result)
+
+        functional.parallel_slabs(slab, self.filters, out.size)
+        return out
 
     def _parameter_grads(self, dz: np.ndarray, cols: np.ndarray, geo: ConvGeometry) -> None:
         """[dW | db] = dz @ cols.T, summed over chunks of whole images.

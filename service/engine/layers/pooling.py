@@ -63,17 +63,24 @@ class Pool2D(Layer):
             self._geometries[shape] = geo
         return geo
 
-    def _input_grad_buffer(self, geo: ConvGeometry) -> np.ndarray:
-        """dx, zeroed where backward will not write: everywhere when windows overlap (it
-        accumulates), else only the pixels no window covers."""
-        dx = self._buffer("dx", (geo.batch, geo.channels, geo.height, geo.width))
+    def _clear_uncovered(self, dx: np.ndarray, geo: ConvGeometry) -> None:
+        """Zero dx where backward will not write: everywhere when windows overlap (backward
+        accumulates) or leave gaps, else only the border that no window covers."""
         (ph, pw), (sh, sw) = self.pool_size, self.stride
         if not self.disjoint or (sh, sw) != (ph, pw):
             dx.fill(0)
         else:
             dx[:, :, geo.out_height * ph :] = 0
             dx[:, :, :, geo.out_width * pw :] = 0
-        return dx
+
+    def _scatter(self, parts: np.ndarray, dx: np.ndarray, geo: ConvGeometry) -> None:
+        """Add parts[k] (batch, C, OH, OW) onto window offset k of dx (batch, C, H, W)."""
+        self._clear_uncovered(dx, geo)
+        for part, dx_view in zip(parts, functional.window_views(dx, geo), strict=True):
+            if self.disjoint:
+                np.copyto(dx_view, part)
+            else:
+                dx_view += part
 
     def config(self) -> dict[str, Any]:
         return {
@@ -106,25 +113,20 @@ class MaxPool2D(Pool2D):
         """x: (batch, C, H, W) -> (batch, C, OH, OW)."""
         geo = self._geometry(x.shape)
         y = self._buffer("y", (geo.batch, geo.channels, geo.out_height, geo.out_width))
-        views = functional.window_views(x, geo)
-        self._windows = None
-        if training:
-            self._windows = self._gather(views, y.shape)
-            views = list(self._windows)
-        if len(views) == 1:
-            np.copyto(y, views[0])
-        else:
-            np.maximum(views[0], views[1], out=y)
-            for view in views[2:]:
-                np.maximum(y, view, out=y)
-        self._x, self._y = x, y
-        return y
+        count = geo.kernel[0] * geo.kernel[1]
+        windows = self._buffer("windows", (count, *y.shape)) if training else None
 
-    def _gather(self, views: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
-        windows = self._buffer("windows", (len(views), *shape))
-        for window, view in zip(windows, views, strict=True):
-            np.copyto(window, view)
-        return windows
+        def slab(lo: int, hi: int) -> None:
+            views = functional.window_views(x[lo:hi], geo)
+            if windows is not None:
+                for window, view in zip(windows[:, lo:hi], views, strict=True):
+                    np.copyto(window, view)
+                views = list(windows[:, lo:hi])
+            _reduce(np.maximum, views, y[lo:hi])
+
+        functional.parallel_slabs(slab, geo.batch, x[0].size * geo.batch)
+        self._x, self._y, self._windows = x, y, windows
+        return y
 
     def backward(self, dout: np.ndarray, *, need_input_grad: bool = True) -> np.ndarray | None:
         """dout: (batch, C, OH, OW) -> dx: (batch, C, H, W)."""
@@ -136,25 +138,28 @@ class MaxPool2D(Pool2D):
         geo = self._geometry(x.shape)
         windows = self._windows
         if windows is None:  # the last forward ran in inference mode
-            windows = self._gather(functional.window_views(x, geo), y.shape)
-        # Offer the whole gradient to each window position in turn; the first one holding the
-        # maximum takes it, and what is left (exactly zero) goes on to the others.
+            windows = self._buffer("windows", (geo.kernel[0] * geo.kernel[1], *y.shape))
+            for window, view in zip(windows, functional.window_views(x, geo), strict=True):
+                np.copyto(window, view)
         rest = self._buffer("rest", y.shape)
-        np.copyto(rest, dout)
         routed = self._buffer("routed", windows.shape)
         winner = self._buffers.get("winner", y.shape, np.dtype(np.bool_))
+        dx = self._buffer("dx", (geo.batch, geo.channels, geo.height, geo.width))
         last = len(windows) - 1
-        for k in range(last):
-            np.equal(windows[k], y, out=winner)
-            np.multiply(rest, winner, out=routed[k])
-            np.subtract(rest, routed[k], out=rest)
-        np.copyto(routed[last], rest)
-        dx = self._input_grad_buffer(geo)
-        for part, dx_view in zip(routed, functional.window_views(dx, geo), strict=True):
-            if self.disjoint:
-                np.copyto(dx_view, part)
-            else:
-                dx_view += part
+
+        def slab(lo: int, hi: int) -> None:
+            # Offer the whole gradient to each window position in turn: the first one holding
+            # the maximum takes it, and what is left (exactly zero) goes on to the others.
+            left, won = rest[lo:hi], winner[lo:hi]
+            np.copyto(left, dout[lo:hi])
+            for k in range(last):
+                np.equal(windows[k, lo:hi], y[lo:hi], out=won)
+                np.multiply(left, won, out=routed[k, lo:hi])
+                np.subtract(left, routed[k, lo:hi], out=left)
+            np.copyto(routed[last, lo:hi], left)
+            self._scatter(routed[:, lo:hi], dx[lo:hi], geo)
+
+        functional.parallel_slabs(slab, geo.batch, dx.size)
         return dx
 
 
@@ -169,15 +174,14 @@ class AvgPool2D(Pool2D):
     def forward(self, x: np.ndarray, *, training: bool) -> np.ndarray:
         """x: (batch, C, H, W) -> (batch, C, OH, OW)."""
         geo = self._geometry(x.shape)
-        views = functional.window_views(x, geo)
         y = self._buffer("y", (geo.batch, geo.channels, geo.out_height, geo.out_width))
-        if len(views) == 1:
-            np.copyto(y, views[0])
-        else:
-            np.add(views[0], views[1], out=y)
-            for view in views[2:]:
-                y += view
-            y *= self.dtype.type(1.0 / len(views))
+        scale = self.dtype.type(1.0 / (geo.kernel[0] * geo.kernel[1]))
+
+        def slab(lo: int, hi: int) -> None:
+            _reduce(np.add, functional.window_views(x[lo:hi], geo), y[lo:hi])
+            y[lo:hi] *= scale
+
+        functional.parallel_slabs(slab, geo.batch, x[0].size * geo.batch)
         self._x = x
         return y
 
@@ -188,15 +192,23 @@ class AvgPool2D(Pool2D):
         if self._x is None:
             raise RuntimeError("backward called before forward")
         geo = self._geometry(self._x.shape)
-        dx = self._input_grad_buffer(geo)
-        share = np.multiply(
-            dout,
-            self.dtype.type(1.0 / (geo.kernel[0] * geo.kernel[1])),
-            out=self._buffer("share", dout.shape),
-        )
-        for dx_view in functional.window_views(dx, geo):
-            if self.disjoint:
-                np.copyto(dx_view, share)
-            else:
-                dx_view += share
+        count = geo.kernel[0] * geo.kernel[1]
+        share = self._buffer("share", dout.shape)
+        dx = self._buffer("dx", (geo.batch, geo.channels, geo.height, geo.width))
+
+        def slab(lo: int, hi: int) -> None:
+            np.multiply(dout[lo:hi], self.dtype.type(1.0 / count), out=share[lo:hi])
+            self._scatter([share[lo:hi]] * count, dx[lo:hi], geo)
+
+        functional.parallel_slabs(slab, geo.batch, dx.size)
         return dx
+
+
+def _reduce(op: np.ufunc, views: list[np.ndarray], out: np.ndarray) -> None:
+    """out = op(...op(op(views[0], views[1]), views[2])...), written into out."""
+    if len(views) == 1:
+        np.copyto(out, views[0])
+        return
+    op(views[0], views[1], out=out)
+    for view in views[2:]:
+        op(out, view, out=out)

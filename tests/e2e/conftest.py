@@ -1,0 +1,98 @@
+"""Real processes: `dropnet serve` and `dropnet worker` started exactly as the Dockerfile and
+docker-compose.yml start them (the console script), talking over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+DROPNET = str(Path(sys.executable).parent / "dropnet")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A running `dropnet serve` subprocess and an HTTP client for it."""
+
+    def __init__(self, process: subprocess.Popen, port: int, log: Path) -> None:
+        self.process = process
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+        self.client = httpx.Client(base_url=self.url, timeout=30)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited:\n{self.log.read_text()[-4000:]}")
+            try:
+                if self.client.get("/readyz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"server not ready:\n{self.log.read_text()[-4000:]}")
+
+    def wait_job(self, job_id: str, statuses=("succeeded", "failed", "cancelled"),
+                 timeout: float = 300.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.client.get(f"/v1/jobs/{job_id}").json()
+            if job["status"] in statuses:
+                return job
+            time.sleep(0.1)
+        raise AssertionError(f"job {job_id} still {job['status']}:\n"
+                             f"{self.log.read_text()[-4000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.client.close()
+        return self.process.returncode
+
+
+def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    handle = log.open("ab")
+    return subprocess.Popen([DROPNET, *args], env={**os.environ, **env}, stdout=handle,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """serve(env={...}, args=[...]) starts `dropnet serve` on a free port and waits for it."""
+    servers: list[Server] = []
+
+    def launch(env: dict[str, str] | None = None, args: list[str] | None = None,
+               ready: bool = True) -> Server:
+        port = free_port()
+        log = tmp_path / f"serve-{port}.log"
+        full_env = {"DROPNET_DATABASE_URL": f"sqlite:///{tmp_path / 'dropnet.db'}",
+                    "DROPNET_PORT": str(port), "DROPNET_HOST": "127.0.0.1",
+                    **(env or {})}
+        server = Server(start(["serve", *(args or [])], full_env, log), port, log)
+        servers.append(server)
+        if ready:
+            server.wait_ready()
+        return server
+
+    yield launch
+    for server in servers:
+        server.stop(signal.SIGKILL if server.process.poll() is None else signal.SIGTERM)
