@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine, pool
+from sqlalchemy import Connection, create_engine, pool, text
 
 from service.config import get_settings
-from service.store.base import Base
 from service.store import models  # noqa: F401  (registers the tables on Base.metadata)
+from service.store.base import Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -35,11 +35,25 @@ def run_migrations_online() -> None:
     engine.dispose()
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
-    context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=True, compare_type=True)
-    with context.begin_transaction():
-        context.run_migrations()
+MIGRATION_LOCK = 0x64726F70  # "drop": serialises concurrent upgrades on PostgreSQL
+
+
+def _run(connection: Connection) -> None:
+    # Several processes may start at once (the API and a migrate job): on PostgreSQL the first
+    # takes an advisory lock and the others wait, then find the schema at head.
+    postgres = connection.dialect.name == "postgresql"
+    if postgres:
+        connection.execute(text(f"SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+        connection.commit()
+    try:
+        context.configure(connection=connection, target_metadata=target_metadata,
+                          render_as_batch=True, compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+    finally:
+        if postgres:
+            connection.execute(text(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+            connection.commit()
 
 
 if context.is_offline_mode():

@@ -56,7 +56,7 @@ class Settings(BaseSettings):
         24 * 3600.0, gt=0, description="Hard time limit of one Celery task, in seconds")
 
     # Limits
-    max_body_bytes: int = Field(1 * MiB, ge=1024, description="Largest JSON request body")
+    max_body_bytes: int = Field(16 * MiB, ge=1024, description="Largest JSON request body")
     max_upload_bytes: int = Field(64 * MiB, ge=1024, description="Largest dataset upload")
     max_layers: int = Field(64, ge=1, description="Most layers in a job's network")
     max_parameters: int = Field(20_000_000, ge=1, description="Most trainable parameters")
@@ -79,8 +79,8 @@ class Settings(BaseSettings):
     # Security and operations
     api_keys: str = Field("", description="Comma-separated API keys, as owner:key or key "
                                           "(empty: open service, unless keys are in the table)")
-    log_level: Literal["debug", "info", "warning", "error"] = Field("info")
-    log_format: Literal["text", "json"] = Field("text")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level")
+    log_format: Literal["text", "json"] = Field("text", description="text, or json: one object per line with the job id")
     sqlite_busy_timeout_seconds: float = Field(30.0, gt=0,
                                                description="How long SQLite waits for a lock")
 

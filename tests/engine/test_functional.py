@@ -115,3 +115,29 @@ def test_window_views_are_the_pooling_windows():
 def test_geometry_rejects_a_kernel_that_does_not_fit():
     with pytest.raises(ValueError, match="does not fit"):
         ConvGeometry.of((1, 1, 5, 5), (7, 7), (1, 1))
+
+
+def test_parallel_slabs_cover_the_range_once_and_raise_errors():
+    threads = functional.get_num_threads()
+    try:
+        functional.set_num_threads(3)
+        seen = np.zeros(10, dtype=int)
+
+        def mark(lo, hi):
+            seen[lo:hi] += 1
+
+        functional.parallel_slabs(mark, 10, 1 << 20)
+        np.testing.assert_array_equal(seen, 1)
+        functional.parallel_slabs(mark, 10, 10)  # too small to split
+        np.testing.assert_array_equal(seen, 2)
+
+        def fail(lo, hi):
+            if lo > 0:
+                raise ArithmeticError("slab failed")
+
+        with pytest.raises(ArithmeticError):
+            functional.parallel_slabs(fail, 10, 1 << 20)
+        with pytest.raises(ValueError):
+            functional.set_num_threads(0)
+    finally:
+        functional.set_num_threads(threads)

@@ -13,6 +13,7 @@ from .activations import get_activation
 from .base import Layer, Shape
 
 _CHUNK_COLUMNS = 4096
+_INFERENCE_CHUNK_ELEMENTS = 1 << 22  # im2col entries per inference chunk (16 MiB in float32)
 _ZEROED_PER_NAME = 3
 
 
@@ -153,9 +154,23 @@ class Conv2D(Layer):
     def forward(self, x: np.ndarray, *, training: bool, activate: bool = True) -> np.ndarray:
         """x: (batch, C, H, W) -> (batch, filters, OH, OW). `activate=False` returns conv + b.
 
-        The result is a strided view of the layer's (filters, batch*L) product buffer (see
-        functional.py), not a C-contiguous array.
+        The result is a layer buffer, in training a strided view of the (filters, batch*L)
+        product (see functional.py) rather than a C-contiguous array. Inference on a large
+        batch runs in chunks of images, so that the im2col matrix stays small.
         """
+        n, c, h, w = x.shape
+        top, bottom, left, right = self._pads
+        geo = self._geometry((n, c, h + top + bottom, w + left + right))
+        chunk = max(1, _INFERENCE_CHUNK_ELEMENTS // (geo.cols_shape[0] * geo.length))
+        if training or n <= chunk:
+            return self._forward(x, activate)
+        y = self._buffer("y", (n, self.filters, geo.out_height, geo.out_width))
+        for start in range(0, n, chunk):
+            np.copyto(y[start : start + chunk], self._forward(x[start : start + chunk], activate))
+        self._geo = None  # no backward through a chunked forward
+        return y
+
+    def _forward(self, x: np.ndarray, activate: bool) -> np.ndarray:
         self._x_shape = x.shape
         if any(self._pads):
             n, c, h, w = x.shape

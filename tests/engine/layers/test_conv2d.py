@@ -200,3 +200,38 @@ def test_config_rebuilds_the_same_layer():
     spec = plain.config()
     spec.pop("type")
     assert Conv2D(**spec).config() == plain.config()
+
+
+def test_large_inference_batches_run_in_chunks(monkeypatch):
+    from service.engine.layers import conv2d
+
+    layer = built(Conv2D(3, 3, activation="relu", padding=1), (2, 6, 5))
+    x = np.random.default_rng(0).standard_normal((7, 2, 6, 5))
+    whole = layer.forward(x, training=False).copy()
+    monkeypatch.setattr(conv2d, "_INFERENCE_CHUNK_ELEMENTS", 19 * 2 * 30)  # 2 images a chunk
+    chunked = layer.forward(x, training=False)
+    np.testing.assert_allclose(chunked, whole, rtol=0, atol=1e-12)
+    with pytest.raises(RuntimeError):
+        layer.backward(np.ones_like(chunked))
+    np.testing.assert_allclose(layer.forward(x, training=True), whole, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs", [{"padding": "same"}, {"stride": 2, "activation": "tanh"}])
+def test_threads_do_not_change_the_results(kwargs):
+    from service.engine import functional
+
+    x = np.random.default_rng(0).standard_normal((16, 8, 20, 20)).astype(np.float32)
+    dout = np.random.default_rng(1).standard_normal((16, 6, 20, 20)).astype(np.float32)
+    results = []
+    threads = functional.get_num_threads()
+    try:
+        for count in (1, 3):
+            functional.set_num_threads(count)
+            layer = built(Conv2D(6, 3, **{"activation": "relu", **kwargs}), (8, 20, 20), np.float32)
+            y = layer.forward(x, training=True)
+            dx = layer.backward(dout[:, :, : y.shape[2], : y.shape[3]].copy())
+            results.append((y.copy(), dx.copy(), layer.grads["weight"].copy()))
+    finally:
+        functional.set_num_threads(threads)
+    for one, three in zip(*results, strict=True):
+        np.testing.assert_array_equal(one, three)
