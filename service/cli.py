@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
+import tempfile
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -19,7 +21,15 @@ def _settings(args: argparse.Namespace, names: Sequence[str]) -> Settings:
     return Settings(**overrides)
 
 
+def _prometheus_multiprocess_dir() -> None:
+    """Give this process and the workers it spawns one fresh directory for metric files
+    (before prometheus_client is imported), unless the operator chose one."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="dropnet-metrics-")
+
+
 def serve(args: argparse.Namespace) -> None:
+    _prometheus_multiprocess_dir()
     import uvicorn
 
     from .api.app import create_app
@@ -49,6 +59,7 @@ def migrate(args: argparse.Namespace) -> None:
 
 
 def worker(args: argparse.Namespace) -> None:
+    _prometheus_multiprocess_dir()
     from .workers.celery_worker import run_worker
 
     settings = _settings(args, ("database_url", "broker_url"))

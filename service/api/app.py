@@ -18,7 +18,8 @@ from . import errors
 from .body_limit import BodySizeLimit
 from .deps import AppState
 from .model_cache import ModelCache
-from .routes import datasets, health, jobs, metrics, predictions
+from .request_metrics import RequestMetrics
+from .routes import datasets, health, jobs, metrics, operations, predictions
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
     errors.install(app)
     app.add_middleware(BodySizeLimit, default_limit=settings.max_body_bytes,
                        upload_limit=settings.max_upload_bytes)
-    for module in (health, jobs, metrics, predictions, datasets):
+    app.add_middleware(RequestMetrics)
+    for module in (health, operations, jobs, metrics, predictions, datasets):
         app.include_router(module.router)
     return app

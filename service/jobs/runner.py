@@ -24,6 +24,7 @@ from service.store import jobs as job_rows
 from service.store import metrics as metric_rows
 from service.store.models import Checkpoint, Job, TrainedModel
 from service.store.session import Database
+from service.telemetry import JOBS_ENDED
 
 from . import data as job_data
 from .specs import JobSpec
@@ -194,6 +195,7 @@ class JobRunner:
                 _drop_checkpoint(session, claim.job_id)
         if not done:
             return RunResult(claim.job_id, "lease_lost", iteration)
+        JOBS_ENDED.labels(status).inc()
         log.info("job %s %s at iteration %d", claim.job_id, status, iteration,
                  extra={"job_id": claim.job_id})
         return RunResult(claim.job_id, status, iteration, error)
@@ -207,6 +209,7 @@ class JobRunner:
                 return RunResult(claim.job_id, "lease_lost", trainer.iteration)
             store_checkpoint(session, claim.job_id, trainer.iteration, state)
             job_rows.release(session, claim)
+        JOBS_ENDED.labels("released").inc()
         log.info("job %s released at iteration %d for requeue", claim.job_id, trainer.iteration,
                  extra={"job_id": claim.job_id})
         if self.on_requeue is not None:

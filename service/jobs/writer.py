@@ -12,6 +12,7 @@ from service.store import jobs as job_rows
 from service.store import metrics as metric_rows
 from service.store.models import Checkpoint
 from service.store.session import Database
+from service.telemetry import ITERATIONS, METRIC_ROWS
 
 
 class LeaseLost(Exception):
@@ -34,6 +35,7 @@ class MetricWriter:
         self._latest: dict[str, float] = dict(latest or {})
         self._rate_mark = (time.monotonic(), start_iteration)
         self._iterations_per_second: float | None = None
+        self._flushed_iteration = start_iteration
 
     def flush(self, records: Sequence[MetricRecord], *, iteration: int,
               checkpoint: bytes | None = None) -> None:
@@ -45,6 +47,9 @@ class MetricWriter:
             self._insert(session, records)
             if checkpoint is not None:
                 store_checkpoint(session, self.claim.job_id, iteration, checkpoint)
+        METRIC_ROWS.inc(len(records))
+        ITERATIONS.inc(max(0, iteration - self._flushed_iteration))
+        self._flushed_iteration = iteration
 
     def _renew(self, session: Session, iteration: int) -> None:
         now = time.monotonic()

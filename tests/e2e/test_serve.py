@@ -49,6 +49,16 @@ def test_submit_train_watch_predict_over_http(serve):
     assert accuracy >= 0.95, accuracy
     assert job["metrics"]["test_accuracy"] == accuracy
 
+    exposition = server.client.get("/metrics").text  # summed over the worker processes
+    values = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+              for line in exposition.splitlines() if line and not line.startswith("#")}
+    assert values['dropnet_jobs{status="succeeded"}'] == 1.0
+    assert values["dropnet_queue_depth"] == 0.0
+    assert values["dropnet_training_iterations_total"] == 1500.0
+    assert values["dropnet_metric_rows_written_total"] >= 3 * 1500
+    assert any(key.startswith("dropnet_http_request_duration_seconds_count{")
+               and 'route="/v1/jobs"' in key for key in values)
+
     model = server.client.get(f"/v1/jobs/{job['id']}/model")
     assert model.status_code == 200 and model.content[:2] == b"PK"
     assert server.stop() == 0

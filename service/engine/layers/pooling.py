@@ -17,9 +17,10 @@ class Pool2D(Layer):
     OH = floor((H - ph) / sh) + 1 and likewise OW.
 
     Both poolings loop over the ph*pw window offsets, each a strided (batch, C, OH, OW) view of
-    the input. When windows do not overlap (stride >= pool_size, e.g. the default stride ==
-    pool_size) every input pixel lies in at most one window and backward assigns the gradient
-    views instead of accumulating into them.
+    the input, and split the work into slabs of images that run on the engine's threads.
+    When windows do not overlap (stride >= pool_size, e.g. the default stride == pool_size)
+    every input pixel lies in at most one window, and backward assigns the gradient views
+    instead of zeroing dx and accumulating into them.
     """
 
     def __init__(
@@ -33,7 +34,6 @@ class Pool2D(Layer):
         self.disjoint = all(s >= p for s, p in zip(self.stride, self.pool_size, strict=True))
         self._geometries: dict[tuple[int, ...], ConvGeometry] = {}
         self._x: np.ndarray | None = None
-        self._y: np.ndarray | None = None
 
     def _build(self, input_shape: Shape, rng: np.random.Generator) -> Shape:
         if len(input_shape) != 3:
@@ -63,17 +63,23 @@ class Pool2D(Layer):
             self._geometries[shape] = geo
         return geo
 
+    def _output(self, geo: ConvGeometry) -> np.ndarray:
+        return self._buffer("y", (geo.batch, geo.channels, geo.out_height, geo.out_width))
+
+    def _input_grad(self, geo: ConvGeometry) -> np.ndarray:
+        return self._buffer("dx", (geo.batch, geo.channels, geo.height, geo.width))
+
     def _clear_uncovered(self, dx: np.ndarray, geo: ConvGeometry) -> None:
-        """Zero dx where backward will not write: everywhere when windows overlap (backward
+        """Zero dx where backward will not assign: everywhere when windows overlap (backward
         accumulates) or leave gaps, else only the border that no window covers."""
-        (ph, pw), (sh, sw) = self.pool_size, self.stride
-        if not self.disjoint or (sh, sw) != (ph, pw):
-            dx.fill(0)
-        else:
+        ph, pw = self.pool_size
+        if self.stride == self.pool_size:
             dx[:, :, geo.out_height * ph :] = 0
             dx[:, :, :, geo.out_width * pw :] = 0
+        else:
+            dx.fill(0)
 
-    def _scatter(self, parts: np.ndarray, dx: np.ndarray, geo: ConvGeometry) -> None:
+    def _scatter(self, parts: Any, dx: np.ndarray, geo: ConvGeometry) -> None:
         """Add parts[k] (batch, C, OH, OW) onto window offset k of dx (batch, C, H, W)."""
         self._clear_uncovered(dx, geo)
         for part, dx_view in zip(parts, functional.window_views(dx, geo), strict=True):
@@ -93,12 +99,12 @@ class Pool2D(Layer):
 class MaxPool2D(Pool2D):
     """y[n, c, oh, ow] = max over the window x[n, c, sh*oh : sh*oh + ph, sw*ow : sw*ow + pw].
 
-    Backward routes each output's gradient to one input: the first maximum of its window in
-    row-major order (exactly one winner per window, even with ties).
+    Backward routes each output's gradient to exactly one input: the first maximum of its
+    window in row-major order, even with ties.
 
-    In training, forward first copies the ph*pw window views into one contiguous
-    (ph*pw, batch, C, OH, OW) array, so that the reductions and the routing in backward run
-    over contiguous memory; backward then scatters the routed gradients back.
+    In training, forward first copies the window views into one contiguous (ph*pw, batch, C,
+    OH, OW) array, so that the reduction here and the routing in backward run over contiguous
+    memory; backward then scatters the routed gradients back onto the windows.
     """
 
     type_name = "maxpool2d"
@@ -107,12 +113,13 @@ class MaxPool2D(Pool2D):
         self, pool_size: int | tuple[int, int] = 2, stride: int | tuple[int, int] | None = None
     ) -> None:
         super().__init__(pool_size, stride)
+        self._y: np.ndarray | None = None
         self._windows: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, *, training: bool) -> np.ndarray:
         """x: (batch, C, H, W) -> (batch, C, OH, OW)."""
         geo = self._geometry(x.shape)
-        y = self._buffer("y", (geo.batch, geo.channels, geo.out_height, geo.out_width))
+        y = self._output(geo)
         count = geo.kernel[0] * geo.kernel[1]
         windows = self._buffer("windows", (count, *y.shape)) if training else None
 
@@ -124,7 +131,7 @@ class MaxPool2D(Pool2D):
                 views = list(windows[:, lo:hi])
             _reduce(np.maximum, views, y[lo:hi])
 
-        functional.parallel_slabs(slab, geo.batch, x[0].size * geo.batch)
+        functional.parallel_slabs(slab, geo.batch, y.size * count)
         self._x, self._y, self._windows = x, y, windows
         return y
 
@@ -144,19 +151,11 @@ class MaxPool2D(Pool2D):
         rest = self._buffer("rest", y.shape)
         routed = self._buffer("routed", windows.shape)
         winner = self._buffers.get("winner", y.shape, np.dtype(np.bool_))
-        dx = self._buffer("dx", (geo.batch, geo.channels, geo.height, geo.width))
-        last = len(windows) - 1
+        dx = self._input_grad(geo)
 
         def slab(lo: int, hi: int) -> None:
-            # Offer the whole gradient to each window position in turn: the first one holding
-            # the maximum takes it, and what is left (exactly zero) goes on to the others.
-            left, won = rest[lo:hi], winner[lo:hi]
-            np.copyto(left, dout[lo:hi])
-            for k in range(last):
-                np.equal(windows[k, lo:hi], y[lo:hi], out=won)
-                np.multiply(left, won, out=routed[k, lo:hi])
-                np.subtract(left, routed[k, lo:hi], out=left)
-            np.copyto(routed[last, lo:hi], left)
+            np.copyto(rest[lo:hi], dout[lo:hi])
+            _route(windows[:, lo:hi], y[lo:hi], rest[lo:hi], winner[lo:hi], routed[:, lo:hi])
             self._scatter(routed[:, lo:hi], dx[lo:hi], geo)
 
         functional.parallel_slabs(slab, geo.batch, dx.size)
@@ -174,14 +173,14 @@ class AvgPool2D(Pool2D):
     def forward(self, x: np.ndarray, *, training: bool) -> np.ndarray:
         """x: (batch, C, H, W) -> (batch, C, OH, OW)."""
         geo = self._geometry(x.shape)
-        y = self._buffer("y", (geo.batch, geo.channels, geo.out_height, geo.out_width))
+        y = self._output(geo)
         scale = self.dtype.type(1.0 / (geo.kernel[0] * geo.kernel[1]))
 
         def slab(lo: int, hi: int) -> None:
             _reduce(np.add, functional.window_views(x[lo:hi], geo), y[lo:hi])
             y[lo:hi] *= scale
 
-        functional.parallel_slabs(slab, geo.batch, x[0].size * geo.batch)
+        functional.parallel_slabs(slab, geo.batch, y.size * geo.kernel[0] * geo.kernel[1])
         self._x = x
         return y
 
@@ -193,8 +192,8 @@ class AvgPool2D(Pool2D):
             raise RuntimeError("backward called before forward")
         geo = self._geometry(self._x.shape)
         count = geo.kernel[0] * geo.kernel[1]
-        share = self._buffer("share", dout.shape)
-        dx = self._buffer("dx", (geo.batch, geo.channels, geo.height, geo.width))
+        share = self._buffer("share", (geo.batch, geo.channels, geo.out_height, geo.out_width))
+        dx = self._input_grad(geo)
 
         def slab(lo: int, hi: int) -> None:
             np.multiply(dout[lo:hi], self.dtype.type(1.0 / count), out=share[lo:hi])
@@ -212,3 +211,19 @@ def _reduce(op: np.ufunc, views: list[np.ndarray], out: np.ndarray) -> None:
     op(views[0], views[1], out=out)
     for view in views[2:]:
         op(out, view, out=out)
+
+
+def _route(
+    candidates: np.ndarray, best: np.ndarray, grad: np.ndarray, won: np.ndarray, out: np.ndarray
+) -> None:
+    """out[k] = grad where candidates[k] is the first candidate equal to best, else 0.
+
+    The whole gradient is offered to each candidate in turn: the first one holding the
+    maximum takes it, and what is left (exactly zero) goes on. Overwrites grad; won is scratch.
+    """
+    last = len(candidates) - 1
+    for k in range(last):
+        np.equal(candidates[k], best, out=won)
+        np.multiply(grad, won, out=out[k])
+        np.subtract(grad, out[k], out=grad)
+    np.copyto(out[last], grad)

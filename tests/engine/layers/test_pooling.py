@@ -54,20 +54,28 @@ def test_gradients_match_central_differences(cls, kwargs, input_shape):
     check_layer_gradients(layer, x)
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"pool_size": 3, "stride": 1}])
+@pytest.mark.parametrize("kwargs", [{}, {"pool_size": 3}, {"pool_size": 3, "stride": 1}])
 def test_max_pool_gives_each_window_one_winner_on_ties(kwargs):
-    layer = built(MaxPool2D(**kwargs), (1, 6, 6))
-    x = np.zeros((2, 1, 6, 6))  # all ties, as after a relu
+    layer = built(MaxPool2D(**kwargs), (1, 7, 6))
+    x = np.zeros((2, 1, 7, 6))  # all ties, as after a relu
     y = layer.forward(x, training=True)
     dx = layer.backward(np.ones_like(y))
     assert dx.sum() == y.size
-    # The first maximum in row-major order wins.
+    # The first maximum in row-major order is the top-left pixel.
     sh, sw = layer.stride
     expected = np.zeros_like(x)
     for a in range(y.shape[2]):
         for b in range(y.shape[3]):
             expected[:, :, sh * a, sw * b] += 1
     np.testing.assert_array_equal(dx, expected)
+
+
+@pytest.mark.parametrize("kwargs", [{"pool_size": 2}, {"pool_size": 2, "stride": 1}])
+def test_max_pool_ties_go_to_the_first_maximum_in_row_major_order(kwargs):
+    layer = built(MaxPool2D(**kwargs), (1, 2, 2))
+    x = np.array([[[[1.0, 5.0], [5.0, 2.0]]]])
+    layer.forward(x, training=True)
+    np.testing.assert_array_equal(layer.backward(np.array([[[[3.0]]]])), [[[[0, 3], [0, 0]]]])
 
 
 def test_backward_routes_to_the_argmax_and_zeroes_the_uncovered_border():
