@@ -75,6 +75,71 @@ def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def children(pid: int) -> list[int]:
+    """The process ids of `pid`'s children (Linux)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+class Worker:
+    """A running `dropnet worker` subprocess (the parent of its Celery consumers)."""
+
+    def __init__(self, process: subprocess.Popen, log: Path) -> None:
+        self.process = process
+        self.log = log
+
+    def consumer_pids(self) -> list[int]:
+        return children(self.process.pid)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    """workers(env, concurrency=1) starts `dropnet worker --concurrency N`."""
+    started: list[Worker] = []
+
+    def launch(env: dict[str, str], concurrency: int = 1) -> Worker:
+        log = tmp_path / f"worker-{len(started)}.log"
+        worker = Worker(start(["worker", "--concurrency", str(concurrency)], env, log), log)
+        started.append(worker)
+        return worker
+
+    yield launch
+    for worker in started:
+        if worker.process.poll() is None:
+            os.killpg(worker.process.pid, signal.SIGKILL)
+            worker.process.wait()
+
+
+@pytest.fixture
+def scale_env(postgres_template: str) -> Iterator[dict[str, str]]:
+    """Environment for a scaled-out service: a fresh PostgreSQL database, Redis as broker."""
+    from tests.conftest import REDIS_URL, drop_postgres, fresh_postgres, require_service
+
+    require_service("Redis", REDIS_URL, 6379)
+    import redis
+
+    broker = redis.Redis.from_url(REDIS_URL)
+    broker.flushdb()
+    url, name = fresh_postgres(postgres_template)
+    yield {"DROPNET_DATABASE_URL": url, "DROPNET_BROKER_URL": REDIS_URL,
+           "DROPNET_EXECUTOR": "celery", "DROPNET_WORKERS": "0",
+           "DROPNET_HEARTBEAT_SECONDS": "0.5", "DROPNET_POLL_SECONDS": "0.5",
+           "DROPNET_BLAS_THREADS": "1"}
+    broker.flushdb()
+    broker.close()
+    drop_postgres(name)
+
+
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """serve(env={...}, args=[...]) starts `dropnet serve` on a free port and waits for it."""
