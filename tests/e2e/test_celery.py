@@ -2,6 +2,8 @@
 `dropnet worker` processes."""
 
 import io
+import os
+import signal
 import time
 
 import numpy as np
@@ -88,3 +90,61 @@ def test_local_and_celery_executors_give_bit_identical_metrics(serve, workers, s
 
     a, b = weights(local, local_id), weights(remote, remote_id)
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_a_killed_celery_worker_costs_only_time(serve, workers, scale_env):
+    from tests.e2e.test_crashes import assert_same_run, long_job, wait_iteration
+
+    env = {**scale_env, "DROPNET_LEASE_SECONDS": "3", "DROPNET_HEARTBEAT_SECONDS": "0.25",
+           "DROPNET_POLL_SECONDS": "0.25"}
+    workers(env)
+    server = serve(env=env)
+    reference = server.client.post("/v1/jobs", json=long_job(4000)).json()["id"]
+    assert server.wait_job(reference, timeout=120)["status"] == "succeeded"
+    job_id = server.client.post("/v1/jobs", json=long_job(4000)).json()["id"]
+    for point in (900, 2700):
+        job = wait_iteration(server, job_id, point)
+        os.kill(job["worker"]["pid"], signal.SIGKILL)  # the consumer running it
+    job = server.wait_job(job_id, timeout=180)
+    assert job["status"] == "succeeded", job["error"]
+    assert job["attempts"] == 3
+    assert_same_run(server, job_id, reference)
+
+
+def test_a_duplicate_delivery_is_a_no_op(serve, workers, scale_env):
+    from service.config import Settings
+    from service.workers.celery_app import enqueue, make_celery
+
+    workers(scale_env)
+    server = serve(env=scale_env)
+    job_id = server.client.post("/v1/jobs", json=job_spec()).json()["id"]
+    assert server.wait_job(job_id, timeout=120)["status"] == "succeeded"
+    app = make_celery(Settings(broker_url=scale_env["DROPNET_BROKER_URL"]))
+    for _ in range(3):
+        enqueue(app, job_id)
+    time.sleep(3)
+    job = server.client.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "succeeded" and job["attempts"] == 1
+    assert [step for step, _ in full_history(server, job_id, "batch_loss")] == list(
+        range(1, 301))
+
+
+def test_sigterm_to_a_celery_worker_hands_its_job_to_another(serve, workers, scale_env):
+    from tests.e2e.test_crashes import wait_iteration
+
+    env = {**scale_env, "DROPNET_HEARTBEAT_SECONDS": "0.25"}
+    first = workers(env)
+    server = serve(env=env)
+    job_id = server.client.post("/v1/jobs", json=job_spec(iterations=6000)).json()["id"]
+    wait_iteration(server, job_id, 1000)
+    second = workers(env)
+    sent = time.monotonic()
+    assert first.stop(signal.SIGTERM, timeout=10) == 0
+    assert time.monotonic() - sent < 10
+    job = server.wait_job(job_id, timeout=120)
+    assert job["status"] == "succeeded", job["error"]
+    assert job["worker"]["pid"] in second.consumer_pids()
+    attempts = server.client.get(f"/v1/jobs/{job_id}/attempts").json()["data"]
+    assert [a["outcome"] for a in attempts] == ["released", "succeeded"]
+    assert [step for step, _ in full_history(server, job_id, "batch_loss")] == list(
+        range(1, 6001))
