@@ -79,8 +79,10 @@ class Settings(BaseSettings):
     # Security and operations
     api_keys: str = Field("", description="Comma-separated API keys, as owner:key or key "
                                           "(empty: open service, unless keys are in the table)")
-    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level")
-    log_format: Literal["text", "json"] = Field("text", description="text, or json: one object per line with the job id")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info",
+                                                                    description="Log level")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text, or json: one object per line with the job id")
     sqlite_busy_timeout_seconds: float = Field(30.0, gt=0,
                                                description="How long SQLite waits for a lock")
 

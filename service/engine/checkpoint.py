@@ -45,10 +45,11 @@ def unpack(data: bytes, *, expected_format: str) -> tuple[dict[str, Any], dict[s
             UnicodeDecodeError) as error:
         raise CorruptFileError(f"not a {expected_format} file: {error}") from None
     if not isinstance(meta, dict) or meta.get("format") != expected_format:
-        raise CorruptFileError(f"expected format {expected_format!r}, "
-                               f"received {meta.get('format') if isinstance(meta, dict) else meta!r}")
+        received = meta.get("format") if isinstance(meta, dict) else meta
+        raise CorruptFileError(f"expected format {expected_format!r}, received {received!r}")
     if meta.get("version") != FORMAT_VERSION:
-        raise CorruptFileError(f"expected version {FORMAT_VERSION}, received {meta.get('version')!r}")
+        raise CorruptFileError(f"expected version {FORMAT_VERSION}, "
+                               f"received {meta.get('version')!r}")
     return meta, arrays
 
 

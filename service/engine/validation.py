@@ -17,11 +17,13 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def integer(value: Any, field: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+def integer(value: Any, field: str, *, minimum: int | None = None,
+            maximum: int | None = None) -> int:
     """`value` as an int in [minimum, maximum]."""
     bounds = _bounds_text(minimum, maximum)
     if not _is_int(value):
-        raise SpecError("invalid value", field=field, expected=f"an integer{bounds}", received=value)
+        raise SpecError("invalid value", field=field, expected=f"an integer{bounds}",
+                        received=value)
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise SpecError("out of range", field=field, expected=f"an integer{bounds}", received=value)
     return value
@@ -68,7 +70,8 @@ def choice(value: Any, field: str, options: Sequence[str]) -> str:
     return value
 
 
-def pair(value: Any, field: str, *, minimum: int = 1, maximum: int | None = None) -> tuple[int, int]:
+def pair(value: Any, field: str, *, minimum: int = 1,
+         maximum: int | None = None) -> tuple[int, int]:
     """An int or a pair of ints, as a (height, width) tuple."""
     if _is_int(value):
         value = (value, value)
@@ -78,7 +81,8 @@ def pair(value: Any, field: str, *, minimum: int = 1, maximum: int | None = None
         or not all(_is_int(v) for v in value)
     ):
         raise SpecError(
-            "invalid value", field=field, expected="an integer or a pair of integers", received=value
+            "invalid value", field=field, expected="an integer or a pair of integers",
+            received=value,
         )
     for v in value:
         integer(v, field, minimum=minimum, maximum=maximum)

@@ -7,6 +7,7 @@ requeues the jobs they held at once, and reaps expired leases.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import queue
@@ -64,10 +65,9 @@ class LocalExecutor:
         self._doorbell.close()
 
     def notify(self, job_id: str) -> None:
-        try:
+        # Closed during shutdown: the jobs table still has the job.
+        with contextlib.suppress(ValueError, OSError):
             self._doorbell.put_nowait(job_id)
-        except (ValueError, OSError):  # closed during shutdown: the jobs table still has it
-            pass
 
     def health(self) -> dict[str, Any]:
         alive = sum(process.is_alive() for process in self._processes)
@@ -132,10 +132,8 @@ def worker_main(settings_data: dict[str, Any], doorbell: Any, stop: Any) -> None
             with db.write() as session:
                 identity.touch(session, worker, kind="local")
             if runner.run() is None:
-                try:
+                with contextlib.suppress(queue.Empty):
                     doorbell.get(timeout=settings.poll_seconds)
-                except queue.Empty:
-                    pass
     finally:
         with db.write() as session:
             identity.forget(session, worker)

@@ -4,7 +4,6 @@ import pytest
 
 from tests.factories import DIGITS_SPEC, spec
 
-
 # 65536 x 65536 weights: refused from shapes alone, never allocated (16 GiB in float32).
 HUGE_LAYERS = [{"type": "dense", "units": 65536}, {"type": "dense", "units": 65536}]
 

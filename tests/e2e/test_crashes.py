@@ -5,6 +5,7 @@ Each test runs the real `dropnet serve` (local executor) and kills real processe
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
@@ -119,10 +120,8 @@ def test_a_poison_job_fails_after_max_attempts_and_the_queue_moves_on(serve):
         while not stop.is_set():
             job = server.client.get(f"/v1/jobs/{poison}").json()
             if job["status"] == "running" and job["progress"]["iteration"] > 50:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(job["worker"]["pid"], signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             time.sleep(0.05)
 
     killer = threading.Thread(target=kill_whoever_runs_it, daemon=True)

@@ -34,7 +34,7 @@ def test_pickled_object_arrays_are_refused():
     buffer = io.BytesIO()
     np.savez(buffer, __meta__=np.frombuffer(b'{"format":"dropnet.model","version":1}', np.uint8),
              evil=np.array([object()], dtype=object))
-    with pytest.raises(CorruptFileError, match="not a dropnet.model"):
+    with pytest.raises(CorruptFileError, match=r"not a dropnet\.model"):
         load_model(buffer.getvalue())
 
 

@@ -42,7 +42,8 @@ def reference_step(kind, w, g, state, lr, t, **h):
 def test_updates_match_textbook_formulas(spec):
     rng = np.random.default_rng(0)
     optimizer = build_optimizer({**spec, "learning_rate": 0.05})
-    params = {"layers.0.weight": rng.standard_normal((3, 2)), "layers.0.bias": rng.standard_normal(2)}
+    params = {"layers.0.weight": rng.standard_normal((3, 2)),
+              "layers.0.bias": rng.standard_normal(2)}
     expected = {k: v.copy() for k, v in params.items()}
     states = {k: {} for k in params}
     hyper = {k: v for k, v in spec.items() if k != "type"}

@@ -151,7 +151,10 @@ def get_activation(name: Any, field: str = "activation", **kwargs: Any) -> Activ
 
 
 class ActivationLayer(Layer):
-    """An activation as a layer: {"type": "relu"} or {"type": "activation", "activation": "relu"}."""
+    """An activation as a layer.
+
+    {"type": "relu"} is short for {"type": "activation", "activation": "relu"}.
+    """
 
     type_name = "activation"
 
@@ -178,4 +181,5 @@ class ActivationLayer(Layer):
         return self.activation.backward(dout, self._y, self._buffer("dx", dout.shape))
 
     def config(self) -> dict[str, Any]:
-        return {"type": "activation", "activation": self.activation.name, **self.activation.config()}
+        return {"type": "activation", "activation": self.activation.name,
+                **self.activation.config()}

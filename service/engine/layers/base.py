@@ -99,7 +99,7 @@ class Layer(abc.ABC):
     def config(self) -> dict[str, Any]:
         """The layer dict that rebuilds this layer (the job spec's form)."""
 
-    def apply_constraints(self) -> None:
+    def apply_constraints(self) -> None:  # noqa: B027 (most layers have no constraint)
         """Project parameters back onto their constraint set after an update (e.g. max-norm)."""
 
     def _add_parameter(self, name: str, initializer: str, shape: Shape, *, fan_in: int,

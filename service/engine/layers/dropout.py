@@ -166,8 +166,7 @@ class GaussianDropout(DropoutBase):
         assert self.rng is not None
         stddev = math.sqrt(self._rate / (1.0 - self._rate))
         noise = self._buffer("mask", shape)
-        self.rng.standard_normal(shape, dtype=np.float64 if self.dtype == np.float64 else np.float32,
-                                 out=noise)
+        self.rng.standard_normal(shape, dtype=self.dtype.type, out=noise)
         noise *= self.dtype.type(stddev)
         noise += self.dtype.type(1.0)
         return noise
