@@ -38,6 +38,12 @@ def forget(session: Session, worker: WorkerIdentity) -> None:
     session.execute(delete(WorkerRecord).where(WorkerRecord.id == worker.id))
 
 
+def forget_silent(session: Session, seconds: float) -> int:
+    """Delete the rows of workers not seen for `seconds` (processes that were killed)."""
+    cutoff = utcnow() - dt.timedelta(seconds=seconds)
+    return session.execute(delete(WorkerRecord).where(WorkerRecord.last_seen_at < cutoff)).rowcount
+
+
 def seen_since(session: Session, seconds: float) -> list[WorkerRecord]:
     cutoff = utcnow() - dt.timedelta(seconds=seconds)
     query = select(WorkerRecord).where(WorkerRecord.last_seen_at >= cutoff)
