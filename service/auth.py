@@ -2,8 +2,9 @@
 
 Keys come from DROPNET_API_KEYS (owner:key, comma separated) and from the api_keys table
 (`dropnet keys create|revoke`), where only their SHA-256 is stored. With no key anywhere the
-service is open and every caller is the anonymous owner "". Lookups are cached for
-`CACHE_SECONDS`, so a revoked key stops working within that time.
+service is open and every caller is the anonymous owner "". A revoked key still counts as a key
+here: revoking the last one locks the service rather than opening it to anyone. Lookups are
+cached for `CACHE_SECONDS`, so a revoked key stops working within that time.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ class Authenticator:
         if time.monotonic() - checked < CACHE_SECONDS:
             return value
         with self.db.read() as session:
-            value = bool(session.scalar(select(exists().where(ApiKey.revoked_at.is_(None)))))
+            value = bool(session.scalar(select(exists().select_from(ApiKey))))
         self._table_has_keys = (time.monotonic(), value)
         return value
 

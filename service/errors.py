@@ -5,8 +5,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+MAX_JSONABLE_DEPTH = 32
 
 
 @dataclass(frozen=True)
@@ -28,13 +31,19 @@ class ErrorDetail:
         return result
 
 
-def jsonable(value: Any) -> Any:
+def jsonable(value: Any, depth: int = 0) -> Any:
+    """`value` made safe for a JSON response: NaN and infinities become strings (JSON has no
+    such numbers) and anything nested deeper than `MAX_JSONABLE_DEPTH` is summarised."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if isinstance(value, (list, tuple, dict)) and depth >= MAX_JSONABLE_DEPTH:
+        return f"<{type(value).__name__} nested too deeply>"
     if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
+        return [jsonable(v, depth + 1) for v in value]
     if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v, depth + 1) for k, v in value.items()}
     return repr(value)
 
 

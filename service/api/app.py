@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from service import __version__
 from service.auth import Authenticator
@@ -16,7 +16,8 @@ from service.workers.executor import Executor, NoExecutor
 
 from . import errors
 from .body_limit import BodySizeLimit
-from .deps import AppState
+from .deps import AppState, current_owner, plain_parameters
+from .json_body import StrictJSONBody
 from .model_cache import ModelCache
 from .request_metrics import RequestMetrics
 from .routes import datasets, health, jobs, metrics, operations, predictions
@@ -69,9 +70,28 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
                   lifespan=lifespan)
     app.state.dropnet = state
     errors.install(app)
+    # Outermost last: the size limit applies while the strict JSON check reads the body.
+    app.add_middleware(StrictJSONBody)
     app.add_middleware(BodySizeLimit, default_limit=settings.max_body_bytes,
                        upload_limit=settings.max_upload_bytes)
     app.add_middleware(RequestMetrics)
-    for module in (health, operations, jobs, metrics, predictions, datasets):
+    for module in (health, operations):
         app.include_router(module.router)
+    # Every /v1 route needs the caller's key, whether or not it uses the owner itself.
+    for module in (jobs, metrics, predictions, datasets):
+        app.include_router(module.router, dependencies=[Depends(current_owner),
+                                                        Depends(plain_parameters)])
+    _document_errors(app)
     return app
+
+
+def _document_errors(app: FastAPI) -> None:
+    """Serve an OpenAPI schema whose error responses are the ones the API really sends."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = errors.document_errors(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

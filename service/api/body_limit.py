@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import error_body
+from .errors import send_error
 
 
 class BodyTooLarge(HTTPException):
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"request body larger than {limit} bytes")
+        self.limit = limit
 
 
 class BodySizeLimit:
@@ -34,9 +32,10 @@ class BodySizeLimit:
                  else self.default_limit)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _reject(send, limit)
+            await reject_too_large(send, limit)
             return
         received = 0
+        started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -47,7 +46,18 @@ class BodySizeLimit:
                     raise BodyTooLarge(limit)
             return message
 
-        await self.app(scope, limited_receive, send)
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracked_send)
+        except BodyTooLarge:
+            # Routes turn it into a 413 themselves; this catches readers outside a route.
+            if started:
+                raise
+            await reject_too_large(send, limit)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -60,11 +70,8 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _reject(send: Send, limit: int) -> None:
-    body: Any = json.dumps(error_body("payload_too_large",
-                                      f"request body larger than {limit} bytes")).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": body})
+async def reject_too_large(send: Send, limit: int) -> None:
+    """413 without reading (the rest of) the body, so the connection is closed."""
+    await send_error(send, 413, "payload_too_large", f"request body larger than {limit} bytes",
+                     [{"path": "body", "message": "the request body is too large",
+                       "type": "limit", "expected": f"at most {limit} bytes"}], close=True)

@@ -42,9 +42,10 @@ def decode_row(cursor: str | None) -> tuple[dt.datetime, str] | None:
     try:
         created, row_id = value
         when = dt.datetime.fromisoformat(created)
-        if not isinstance(row_id, str) or when.tzinfo is None:
+        if not isinstance(row_id, str) or when.tzinfo is None or "\x00" in row_id:
             raise ValueError
-    except (TypeError, ValueError):
+        when = when.astimezone(dt.UTC)  # year 1 at +14:00 does not exist in UTC
+    except (TypeError, ValueError, OverflowError):
         raise _invalid(cursor) from None
     return when, row_id
 
@@ -58,6 +59,6 @@ def decode_step(cursor: str | None) -> int | None:
         return None
     value = _decode(cursor)
     step = value.get("after") if isinstance(value, dict) else None
-    if not isinstance(step, int) or isinstance(step, bool):
+    if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step < 2**63:
         raise _invalid(cursor)
     return step

@@ -5,14 +5,16 @@ Validation errors name each field by its JSON path, e.g. model.layers[1].rate.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Send
 
 from service.errors import ServiceError, jsonable
 
@@ -26,6 +28,36 @@ _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "
 
 def error_body(code: str, message: str, details: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": list(details)}}
+
+
+class ErrorJSONResponse(JSONResponse):
+    """A JSON error that always renders, whatever the client sent: NaN and infinities become
+    strings and everything outside ASCII is escaped (lone surrogates from a JSON escape such
+    as "\\ud800" cannot be encoded as UTF-8)."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(jsonable(content), ensure_ascii=True, allow_nan=False,
+                          separators=(",", ":")).encode("ascii")
+
+
+def error_response(status: int, code: str, message: str,
+                   details: Sequence[dict[str, Any]] = (),
+                   headers: Mapping[str, str] | None = None) -> ErrorJSONResponse:
+    return ErrorJSONResponse(error_body(code, message, details), status_code=status,
+                             headers=dict(headers) if headers else None)
+
+
+async def send_error(send: Send, status: int, code: str, message: str,
+                     details: Sequence[dict[str, Any]] = (), *, close: bool = False) -> None:
+    """Answer with an error from ASGI middleware, before the request reached a route.
+    `close`: the body was not read, so the connection cannot carry another request."""
+    body = error_response(status, code, message, details).body
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def json_path(loc: Sequence[Any], document: Any) -> str:
@@ -58,6 +90,8 @@ def validation_details(errors: Sequence[dict[str, Any]], body: Any) -> list[dict
     for error in errors:
         loc = list(error.get("loc", ()))
         location = loc.pop(0) if loc and loc[0] in ("body", "query", "path", "header") else None
+        if error["type"] == "json_invalid":
+            loc = []  # the rest is a character offset, not a field
         document = body if location == "body" and isinstance(body, (dict, list)) else None
         path = json_path(loc, document) if document is not None else ".".join(map(str, loc))
         detail: dict[str, Any] = {"path": path or (location or ""), "message": error["msg"],
@@ -73,34 +107,96 @@ def validation_details(errors: Sequence[dict[str, Any]], body: Any) -> list[dict
 def _shorten(value: Any) -> Any:
     if isinstance(value, str) and len(value) > 200:
         return value[:200] + "..."
-    if isinstance(value, (list, dict)) and len(repr(value)) > 200:
-        return f"<{type(value).__name__} of {len(value)} items>"
+    if isinstance(value, (bytes, bytearray)):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, (list, dict)):
+        try:
+            long = len(repr(value)) > 200
+        except RecursionError:  # nested deeper than repr can go
+            long = True
+        if long:
+            return f"<{type(value).__name__} of {len(value)} items>"
     return value
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
-        return JSONResponse(
-            error_body(exc.code, exc.message, [d.as_dict() for d in exc.details]),
-            status_code=exc.status, headers=exc.headers or None)
+        return error_response(exc.status, exc.code, exc.message,
+                              [d.as_dict() for d in exc.details], exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if isinstance(getattr(exc, "body", None), bytes):
+            # FastAPI hands the raw bytes over when the Content-Type is not JSON.
+            content_type = request.headers.get("content-type", "none")
+            return error_response(415, "unsupported_media_type", "expected a JSON body", [{
+                "path": "body", "message": "the body must be sent as JSON",
+                "type": "content_type", "expected": "Content-Type: application/json",
+                "received": content_type[:100]}])
         details = validation_details(exc.errors(), getattr(exc, "body", None))
         paths = ", ".join(d["path"] for d in details[:5])
         code = "invalid_spec" if request.url.path.rstrip("/") == "/v1/jobs" else "invalid_input"
-        return JSONResponse(error_body(code, f"invalid request: {paths}", details),
-                            status_code=422)
+        return error_response(422, code, f"invalid request: {paths}", details)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "error")
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        details = []
+        if exc.status_code == 400:  # FastAPI could not parse the body (malformed multipart)
+            details.append({"path": "body", "message": str(exc.detail), "type": "malformed"})
+        elif exc.status_code == 413:
+            details.append({"path": "body", "message": str(exc.detail), "type": "limit"})
+        return error_response(exc.status_code, code, str(exc.detail), details,
+                              getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body("internal_error", "internal server error"),
-                            status_code=500)
+        return error_response(500, "internal_error", "internal server error")
+
+
+_DESCRIPTIONS = {"400": "the body could not be parsed", "401": "no valid API key",
+                 "404": "no such resource (or not the caller's)",
+                 "413": "the request body is too large",
+                 "415": "the body is not JSON (Content-Type: application/json)",
+                 "422": "invalid input: each detail names a field and the rule it breaks"}
+
+
+def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """Make the OpenAPI schema declare the errors the API really answers with, in its one
+    error shape: 401 on /v1, 404 where an id is in the path, 413 where there is a body, 415
+    where it must be JSON, 400 where a multipart body may not parse, and 422 everywhere a
+    client chooses the input
+    (FastAPI's own 422 model, HTTPValidationError, describes a shape we never send)."""
+    from .schemas.errors import ErrorResponse
+
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    error_schema = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(error_schema.pop("$defs", {}))
+    components["ErrorResponse"] = error_schema
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    error_content = {"application/json": {"schema": {"$ref": "#/components/schemas/"
+                                                               "ErrorResponse"}}}
+    for path, item in schema.get("paths", {}).items():
+        for operation in item.values():
+            responses = operation.setdefault("responses", {})
+            statuses = set()
+            body = operation.get("requestBody", {}).get("content", {})
+            if path.startswith("/v1/"):
+                statuses |= {"401", "422"}
+            if "{" in path:
+                statuses.add("404")
+            if body:
+                statuses |= {"413", "422"}
+            if "application/json" in body:
+                statuses.add("415")
+            if "multipart/form-data" in body:
+                statuses.add("400")
+            for status in statuses:
+                responses.setdefault(status, {"description": _DESCRIPTIONS[status]})
+            for status, response in responses.items():
+                if status.startswith(("4", "5")) and status != "503":
+                    response["content"] = error_content
+    return schema

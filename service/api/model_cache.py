@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -19,10 +20,19 @@ class CachedModel:
     """Networks reuse their buffers across calls: one prediction at a time per model."""
 
 
+PREDICT_ROWS = 64
+"""Rows per forward pass of a cached model: larger batches are predicted in chunks."""
+
+BUFFERED_SHAPES = 4
+"""Batch shapes whose buffers an engine layer keeps (its BufferPool's per-name limit)."""
+
+
 def model_bytes(network: Network) -> int:
-    """The memory a loaded model holds: its weights plus inference buffers of similar size."""
+    """The memory a loaded model holds: its weights, their gradient arrays, and the buffers its
+    layers keep for up to BUFFERED_SHAPES batches of at most PREDICT_ROWS rows."""
     weights = sum(array.nbytes for array in network.parameters().values())
-    return 2 * weights + 64 * 1024
+    per_row = sum(math.prod(layer.output_shape or ()) for layer in network.layers)
+    return 2 * weights + BUFFERED_SHAPES * PREDICT_ROWS * per_row * network.dtype.itemsize
 
 
 class ModelCache:

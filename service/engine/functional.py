@@ -23,18 +23,11 @@ For stride (1, 1) the backward pass also uses the *plane layout* (F, N*P), P = H
 owns P columns and output pixel (oh, ow) sits at n*P + oh*W + ow, the position of its kernel's
 top-left input pixel. The columns that are not output pixels hold zeros, so col2im becomes
 kh*kw shifted additions of whole (C, N*P) slabs (`col2im_planes`), with no per-row loops.
-
-Large copies and elementwise passes are split into slabs (of images or of channels) that run
-on several threads (`parallel_slabs`, `set_num_threads`): numpy releases the GIL inside its
-loops, so memory-bound passes that BLAS does not parallelise still use every core.
 """
 
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,72 +35,6 @@ from numpy.lib.stride_tricks import as_strided
 
 Pair = tuple[int, int]
 Padding = tuple[int, int, int, int]  # (top, bottom, left, right)
-
-
-_MIN_SLAB_ELEMENTS = 1 << 15  # below this many elements per thread, threads cost more
-
-
-class _Threads:
-    """The engine's worker threads: started lazily, and anew in a forked child process."""
-
-    def __init__(self) -> None:
-        try:
-            available = len(os.sched_getaffinity(0))
-        except AttributeError:  # not on Linux
-            available = os.cpu_count() or 1
-        self.count = max(1, min(available, 8))
-        self._executor: ThreadPoolExecutor | None = None
-        self._owner = 0
-
-    def executor(self) -> ThreadPoolExecutor:
-        if self._executor is None or self._owner != os.getpid():
-            self._executor = ThreadPoolExecutor(self.count - 1, thread_name_prefix="engine")
-            self._owner = os.getpid()
-        return self._executor
-
-    def resize(self, count: int) -> None:
-        if self._executor is not None and self._owner == os.getpid():
-            self._executor.shutdown(wait=True)
-        self._executor = None
-        self.count = count
-
-
-_threads = _Threads()
-
-
-def set_num_threads(count: int) -> None:
-    """Use `count` threads (the calling one included) for the engine's elementwise passes.
-
-    Defaults to the CPUs this process may run on (at most 8); set it to the BLAS thread count
-    when several training processes share a machine.
-    """
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        raise ValueError(f"count must be an integer >= 1, got {count!r}")
-    _threads.resize(count)
-
-
-def get_num_threads() -> int:
-    return _threads.count
-
-
-def parallel_slabs(fn: Callable[[int, int], object], count: int, elements: int) -> None:
-    """Run fn(start, stop) over [0, count), split into one contiguous slab per thread.
-
-    `elements` is the size of the whole job; small jobs run in the calling thread only.
-    The slabs must touch disjoint memory.
-    """
-    threads = min(_threads.count, count, elements // _MIN_SLAB_ELEMENTS)
-    if threads <= 1:
-        fn(0, count)
-        return
-    bounds = [count * t // threads for t in range(threads + 1)]
-    executor = _threads.executor()
-    futures = [executor.submit(fn, bounds[t], bounds[t + 1]) for t in range(1, threads)]
-    try:
-        fn(bounds[0], bounds[1])
-    finally:
-        for future in futures:
-            future.result()
 
 
 def resolve_padding(padding: str | int, size: Pair, kernel: Pair, stride: Pair) -> Padding:
@@ -247,20 +174,13 @@ def im2col(x: np.ndarray, geo: ConvGeometry, out: np.ndarray) -> np.ndarray:
     cols = out.reshape(geo.channels, kh * kw, geo.batch, geo.length)
     if geo.stride == (1, 1):
         planes = x.reshape(geo.batch, geo.channels, geo.height * geo.width)
-
-        def copy(lo: int, hi: int) -> None:
-            for k, (i, j) in enumerate(geo.offsets()):
-                start = i * geo.width + j
-                window = planes[lo:hi, :, start : start + geo.length]
-                np.copyto(cols[:, k, lo:hi], window.transpose(1, 0, 2))
+        for k, (i, j) in enumerate(geo.offsets()):
+            start = i * geo.width + j
+            np.copyto(cols[:, k], planes[:, :, start : start + geo.length].transpose(1, 0, 2))
     else:
         grid = cols.reshape(geo.channels, kh * kw, geo.batch, geo.out_height, geo.out_width)
-
-        def copy(lo: int, hi: int) -> None:
-            for k, (i, j) in enumerate(geo.offsets()):
-                np.copyto(grid[:, k, lo:hi], _window(x[lo:hi], i, j, geo).transpose(1, 0, 2, 3))
-
-    parallel_slabs(copy, geo.batch, out.size)
+        for k, (i, j) in enumerate(geo.offsets()):
+            np.copyto(grid[:, k], _window(x, i, j, geo).transpose(1, 0, 2, 3))
     return out
 
 
@@ -294,8 +214,7 @@ def cols_to_image(z: np.ndarray, geo: ConvGeometry) -> np.ndarray:
 
 def image_to_cols(image: np.ndarray, geo: ConvGeometry, out: np.ndarray) -> np.ndarray:
     """image: (N, F, OH, OW) -> out: (F, N*L) in column layout; junk columns are not written."""
-    view = cols_to_image(out, geo)
-    parallel_slabs(lambda lo, hi: np.copyto(view[lo:hi], image[lo:hi]), geo.batch, out.size)
+    np.copyto(cols_to_image(out, geo), image)
     return out
 
 
@@ -314,34 +233,15 @@ def window_views(x: np.ndarray, geo: ConvGeometry) -> list[np.ndarray]:
     return [_window(x, i, j, geo) for i, j in geo.offsets()]
 
 
-def planes_to_image(zp: np.ndarray, geo: ConvGeometry) -> np.ndarray:
-    """zp: (F, N*P) in plane layout (stride 1 only) -> an (N, F, OH, OW) view of it."""
-    f = zp.shape[0]
-    shape = (geo.batch, f, geo.out_height, geo.out_width)
-    return _strided(zp, 0, shape, (geo.plane, geo.batch * geo.plane, geo.width, 1))
-
-
-def planes_to_cols(zp: np.ndarray, geo: ConvGeometry, out: np.ndarray) -> np.ndarray:
-    """zp: (F, N*P) in plane layout -> out: (F, N*L) in column layout (stride 1 only).
-
-    Each image's first L plane columns are its L columns, junk included.
-    """
-    f = zp.shape[0]
-    source = zp.reshape(f, geo.batch, geo.plane)[:, :, : geo.length]
-    target = out.reshape(f, geo.batch, geo.length)
-    parallel_slabs(lambda lo, hi: np.copyto(target[lo:hi], source[lo:hi]), f, out.size)
-    return out
-
-
 def cols_to_planes(z: np.ndarray, geo: ConvGeometry, out: np.ndarray) -> np.ndarray:
     """z: (F, N*L) in column layout -> out: (F, N*P) in plane layout (stride 1 only).
 
-    The inverse of `planes_to_cols`: the last P - L columns of every plane are not written.
+    Each image's L columns become the first L columns of its plane; the last P - L columns
+    of every plane are not written.
     """
     f = z.shape[0]
-    source = z.reshape(f, geo.batch, geo.length)
     target = out.reshape(f, geo.batch, geo.plane)[:, :, : geo.length]
-    parallel_slabs(lambda lo, hi: np.copyto(target[lo:hi], source[lo:hi]), f, z.size)
+    np.copyto(target, z.reshape(f, geo.batch, geo.length))
     return out
 
 
@@ -356,15 +256,11 @@ def col2im_planes(cols: np.ndarray, geo: ConvGeometry, out: np.ndarray) -> np.nd
     kh, kw = geo.kernel
     size = geo.batch * geo.plane
     blocks = cols.reshape(geo.channels, kh * kw, size)
-
-    def accumulate(lo: int, hi: int) -> None:
-        out[lo:hi, size:] = 0
-        np.copyto(out[lo:hi, :size], blocks[lo:hi, 0])  # offset (0, 0)
-        for k, (i, j) in enumerate(geo.offsets()[1:], start=1):
-            start = i * geo.width + j
-            target = out[lo:hi, start : start + size]
-            np.add(target, blocks[lo:hi, k], out=target)
-
-    parallel_slabs(accumulate, geo.channels, cols.size)
+    out[:, size:] = 0
+    np.copyto(out[:, :size], blocks[:, 0])  # offset (0, 0)
+    for k, (i, j) in enumerate(geo.offsets()[1:], start=1):
+        start = i * geo.width + j
+        target = out[:, start : start + size]
+        np.add(target, blocks[:, k], out=target)
     images = out[:, :size].reshape(geo.channels, geo.batch, geo.height, geo.width)
     return images.transpose(1, 0, 2, 3)

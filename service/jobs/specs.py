@@ -7,9 +7,11 @@ strict: a string is never taken for a number, and unknown fields are errors.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -18,11 +20,26 @@ from pydantic import (
     Tag,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from service.engine.datasets import MAX_SAMPLES, MAX_SEED
 
 MAX_DIM = 65_536
 MAX_KERNEL = 64
+MAX_COUNT = 2**31 - 1
+"""Bound of every count (iterations, batch sizes, intervals): the database's 32-bit integers.
+The server's configurable limits (DROPNET_MAX_ITERATIONS, ...) are usually far lower."""
+
+
+def printable(text: str) -> str:
+    """Names are shown and logged: no control characters (PostgreSQL cannot even store NUL)."""
+    if any(unicodedata.category(char) == "Cc" for char in text):
+        raise PydanticCustomError("control_characters",
+                                  "must not contain control characters (NUL, tab, newline, ...)")
+    return text
+
+
+Count = Annotated[int, Field(ge=1, le=MAX_COUNT)]
 
 
 class StrictModel(BaseModel):
@@ -198,7 +215,8 @@ class XorData(DataSplit):
 class UploadedData(StrictModel):
     """A dataset uploaded with POST /v1/datasets (it carries its own train/test split)."""
 
-    dataset_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    dataset_id: Annotated[str, StringConstraints(min_length=1, max_length=64),
+                          AfterValidator(printable)]
 
 
 def _data_tag(value: Any) -> str | None:
@@ -274,7 +292,7 @@ class ConstantLR(StrictModel):
 
 class StepLR(StrictModel):
     type: Literal["step"]
-    every: Annotated[int, Field(ge=1)]
+    every: Count
     gamma: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
 
 
@@ -297,7 +315,7 @@ class StepDropoutSchedule(StrictModel):
     configured rate, clamped to [min, max]."""
 
     type: Literal["step"]
-    every: Annotated[int, Field(ge=1)]
+    every: Count
     delta: Annotated[float, Field(ge=-1.0, le=1.0)]
     min: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     max: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.95
@@ -316,7 +334,7 @@ class LinearDropoutSchedule(StrictModel):
     type: Literal["linear"]
     from_: Rate = Field(alias="from")
     to: Rate
-    iterations: Annotated[int, Field(ge=1)] | None = None
+    iterations: Count | None = None
 
 
 DropoutSchedule = Annotated[
@@ -328,15 +346,15 @@ DropoutSchedule = Annotated[
 class CheckpointPolicy(StrictModel):
     """How often a running job stores its full state (whichever comes first)."""
 
-    every_iterations: Annotated[int, Field(ge=1)] | None = None
+    every_iterations: Count | None = None
     every_seconds: Annotated[float, Field(gt=0.0, le=86_400.0)] | None = None
 
 
 class TrainingSpec(StrictModel):
-    iterations: Annotated[int, Field(ge=1)]
-    batch_size: Annotated[int, Field(ge=1)]
+    iterations: Count
+    batch_size: Count
     seed: Seed = 0
-    eval_every: Annotated[int, Field(ge=1)] | None = Field(
+    eval_every: Count | None = Field(
         None, description="evaluate the full train and test sets every K iterations "
                           "(default: iterations // 100, at least 1)")
     sampling: Literal["epoch", "random"] = "epoch"
@@ -354,7 +372,8 @@ class TrainingSpec(StrictModel):
         return self
 
 
-JobName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+JobName = Annotated[str, StringConstraints(min_length=1, max_length=200),
+                    AfterValidator(printable)]
 
 
 class JobSpec(StrictModel):

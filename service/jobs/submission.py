@@ -6,9 +6,11 @@ import math
 import uuid
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.config import Settings
+from service.engine.datasets import BUILTIN_DATASETS
 from service.engine.errors import SpecError
 from service.engine.network import Network, build_network
 from service.engine.training import TrainingConfig
@@ -17,7 +19,7 @@ from service.store import jobs as job_rows
 from service.store.models import Job
 
 from . import data as job_data
-from .specs import JobSpec
+from .specs import DataSpec, JobSpec, UploadedData
 
 
 def new_id() -> str:
@@ -25,21 +27,39 @@ def new_id() -> str:
 
 
 def submit(session: Session, spec: JobSpec, *, owner: str, settings: Settings) -> Job:
-    """Check `spec` and add a queued job to the session (the caller commits, then notifies)."""
-    if job_rows.count_active(session, owner) >= settings.max_queued_jobs_per_owner:
-        raise TooManyJobs(
-            f"{settings.max_queued_jobs_per_owner} jobs are already queued or running for this "
-            "owner; retry when some have finished",
-            headers={"Retry-After": "30"},
-        )
+    """Check `spec` and add a queued job to the session (the caller commits, then notifies).
+
+    The checks run first: on SQLite a write session holds the database's write lock from its
+    first statement to the commit, and they need the database only for an uploaded dataset.
+    """
     facts = check(session, spec, owner=owner, settings=settings)
     filled = _with_defaults(spec, settings)
     job = Job(id=new_id(), owner=owner, name=spec.name, status=job_rows.QUEUED,
               spec=filled.stored(), dataset_id=facts.dataset_id,
               total_iterations=spec.training.iterations, latest_metrics={})
+    if _queue_full(session, owner, settings.max_queued_jobs_per_owner):
+        raise TooManyJobs(
+            f"{settings.max_queued_jobs_per_owner} jobs are already queued or running for this "
+            "owner; retry when some have finished",
+            headers={"Retry-After": "30"},
+        )
     session.add(job)
     session.flush()
     return job
+
+
+def _queue_full(session: Session, owner: str, limit: int) -> bool:
+    """Whether `owner` has `limit` jobs queued or running.
+
+    Counting an owner's jobs reads each of their rows (finished ones included), so count every
+    owner's active jobs first, from the status index alone; only when that total reaches the
+    limit count the owner's, stopping at the limit.
+    """
+    active = Job.status.in_(job_rows.ACTIVE)
+    if session.scalar(select(func.count()).select_from(Job).where(active)) < limit:
+        return False
+    owned = select(Job.id).where(Job.owner == owner, active).limit(limit).subquery()
+    return session.scalar(select(func.count()).select_from(owned)) >= limit
 
 
 def check(session: Session, spec: JobSpec, *, owner: str | None,
@@ -48,6 +68,9 @@ def check(session: Session, spec: JobSpec, *, owner: str | None,
     problems = _limit_problems(spec, settings)
     if problems:
         raise InvalidSpec("the job spec exceeds this server's limits", problems)
+    problems = _builtin_data_problems(spec.data)
+    if problems:
+        raise InvalidSpec("the data cannot be generated and split as asked", problems)
     facts = job_data.facts(session, spec.data, owner=owner)
     if spec.model.input_shape not in facts.input_shapes:
         raise InvalidSpec("the model's input does not fit the data", [ErrorDetail(
@@ -103,6 +126,13 @@ def _layer_detail(error: SpecError) -> ErrorDetail:
 
 
 def _check_training(spec: JobSpec) -> None:
+    schedule, learning_rate = spec.training.lr_schedule, spec.training.optimizer.learning_rate
+    if schedule.type == "cosine" and schedule.min_learning_rate > learning_rate:
+        raise InvalidSpec("the learning-rate schedule is invalid", [ErrorDetail(
+            "training.lr_schedule.min_learning_rate", "a cosine schedule decays from the "
+            "optimizer's learning_rate down to min_learning_rate",
+            expected=f"at most training.optimizer.learning_rate ({learning_rate})",
+            received=schedule.min_learning_rate)])
     try:
         TrainingConfig.from_dict(spec.engine_training())
     except SpecError as error:
@@ -120,6 +150,26 @@ def _limit_problems(spec: JobSpec, settings: Settings) -> list[ErrorDetail]:
     return [ErrorDetail(path, "exceeds the server's limit", type="limit",
                         expected=f"at most {limit}", received=value)
             for path, value, limit in checks if value > limit]
+
+
+def _builtin_data_problems(data: DataSpec) -> list[ErrorDetail]:
+    """What the engine would refuse only when a worker loads the data: fewer than two samples
+    per class, or a test fraction that leaves the test set empty."""
+    if isinstance(data, UploadedData):
+        return []  # an upload was split when it was stored
+    params = job_data.builtin_params(data)
+    info = BUILTIN_DATASETS[data.dataset]
+    n_samples = int(params.get("n_samples", info["n_samples"]))
+    n_classes = int(params.get("n_classes", info["n_classes"]))
+    if n_samples < 2 * n_classes:
+        return [ErrorDetail("data.n_samples", "too few samples for the classes",
+                            expected=f"at least 2 per class: >= {2 * n_classes}",
+                            received=n_samples)]
+    if math.floor(n_samples * data.test_fraction + 0.5) < 1:
+        return [ErrorDetail("data.test_fraction", "the test set would be empty",
+                            expected=f"at least {0.5 / n_samples:.3g} for {n_samples} samples",
+                            received=data.test_fraction)]
+    return []
 
 
 def _with_defaults(spec: JobSpec, settings: Settings) -> JobSpec:

@@ -8,10 +8,12 @@ every point; only the partial blocks at the range's edges are read point by poin
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Table, and_, case, delete, func, insert, select, tuple_
+import numpy as np
+from sqlalchemy import Connection, Table, and_, delete, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -65,60 +67,80 @@ def insert_points(session: Session, rows: Sequence[tuple[int, int, float, float]
     """
     if not rows:
         return
-    session.execute(insert(MetricPoint), [
-        {"series_id": s, "step": step, "value": value, "recorded_at": ts}
-        for s, step, value, ts in rows
-    ])
+    # Straight to the driver's executemany: SQLAlchemy's per-row work would cost more than
+    # SQLite's (a worker writes every iteration's metrics).
+    connection = session.connection()
+    connection.exec_driver_sql(_sql(connection, _INSERT_POINTS),
+                               rows if isinstance(rows, list) else list(rows))
     _merge_blocks(session, _block_summaries(rows))
 
 
-def _block_summaries(rows: Sequence[tuple[int, int, float, float]]) -> list[dict[str, float]]:
-    blocks: dict[tuple[int, int], dict[str, float]] = {}
-    for series_id, step, value, _ in rows:
-        key = (series_id, step // BLOCK)
-        block = blocks.get(key)
-        if block is None:
-            blocks[key] = {"series_id": series_id, "block": key[1], "n": 1,
-                           "first_step": step, "last_step": step,
-                           "min_step": step, "min_value": value,
-                           "max_step": step, "max_value": value}
-            continue
-        block["n"] += 1
-        block["first_step"] = min(block["first_step"], step)
-        block["last_step"] = max(block["last_step"], step)
-        if value < block["min_value"] or (value == block["min_value"]
-                                          and step < block["min_step"]):
-            block["min_step"], block["min_value"] = step, value
-        if value > block["max_value"] or (value == block["max_value"]
-                                          and step < block["max_step"]):
-            block["max_step"], block["max_value"] = step, value
-    return list(blocks.values())
+_INSERT_POINTS = ("INSERT INTO metric_points (series_id, step, value, recorded_at) "
+                  "VALUES ({p}, {p}, {p}, {p})")
+
+# Each block's row keeps the lowest first_step, the highest last_step, and the (step, value)
+# of the minimum and maximum, ties going to the earliest step. SET expressions read the row
+# as it was before the update.
+_MERGE_BLOCKS = """INSERT INTO metric_blocks
+    (series_id, block, n, first_step, last_step, min_step, min_value, max_step, max_value)
+VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})
+ON CONFLICT (series_id, block) DO UPDATE SET
+    n = metric_blocks.n + excluded.n,
+    first_step = CASE WHEN excluded.first_step < metric_blocks.first_step
+                      THEN excluded.first_step ELSE metric_blocks.first_step END,
+    last_step = CASE WHEN excluded.last_step > metric_blocks.last_step
+                     THEN excluded.last_step ELSE metric_blocks.last_step END,
+    min_step = CASE WHEN excluded.min_value < metric_blocks.min_value
+                         OR (excluded.min_value = metric_blocks.min_value
+                             AND excluded.min_step < metric_blocks.min_step)
+                    THEN excluded.min_step ELSE metric_blocks.min_step END,
+    min_value = CASE WHEN excluded.min_value < metric_blocks.min_value
+                     THEN excluded.min_value ELSE metric_blocks.min_value END,
+    max_step = CASE WHEN excluded.max_value > metric_blocks.max_value
+                         OR (excluded.max_value = metric_blocks.max_value
+                             AND excluded.max_step < metric_blocks.max_step)
+                    THEN excluded.max_step ELSE metric_blocks.max_step END,
+    max_value = CASE WHEN excluded.max_value > metric_blocks.max_value
+                     THEN excluded.max_value ELSE metric_blocks.max_value END"""
 
 
-def _merge_blocks(session: Session, summaries: list[dict[str, float]]) -> None:
+def _sql(connection: Connection, template: str) -> str:
+    """`template` with the driver's positional placeholder (sqlite3: ?, psycopg: %s)."""
+    return template.format(p="?" if connection.dialect.paramstyle == "qmark" else "%s")
+
+
+def _block_summaries(rows: Sequence[tuple[int, int, float, float]]
+                     ) -> list[tuple[int, int, int, int, int, int, float, int, float]]:
+    """(series_id, block, n, first_step, last_step, min_step, min_value, max_step, max_value)
+    for each block the rows touch; ties between equal values go to the earliest step."""
+    columns = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.float64,
+                          count=4 * len(rows)).reshape(-1, 4)
+    series, steps = columns[:, 0].astype(np.int64), columns[:, 1].astype(np.int64)
+    blocks = steps // BLOCK
+    order = np.argsort(series << 32 | blocks, kind="stable")
+    series, blocks, steps, values = series[order], blocks[order], steps[order], columns[order, 2]
+    starts = np.flatnonzero(np.concatenate((
+        [True], (series[1:] != series[:-1]) | (blocks[1:] != blocks[:-1]))))
+    counts = np.diff(np.append(starts, len(steps)))
+    low, high = np.minimum.reduceat(values, starts), np.maximum.reduceat(values, starts)
+
+    def earliest(where: np.ndarray) -> np.ndarray:
+        return np.minimum.reduceat(np.where(where, steps, np.iinfo(np.int64).max), starts)
+
+    return list(zip(
+        series[starts].tolist(), blocks[starts].tolist(), counts.tolist(),
+        np.minimum.reduceat(steps, starts).tolist(), np.maximum.reduceat(steps, starts).tolist(),
+        earliest(values == np.repeat(low, counts)).tolist(), low.tolist(),
+        earliest(values == np.repeat(high, counts)).tolist(), high.tolist(),
+        strict=True))
+
+
+def _merge_blocks(session: Session,
+                  summaries: list[tuple[int, int, int, int, int, int, float, int, float]]) -> None:
     if not summaries:
         return
-    table = MetricBlock.__table__
-    statement = _upsert(session, table).values(summaries)
-    new = statement.excluded
-    take_min = (new.min_value < table.c.min_value) | (
-        (new.min_value == table.c.min_value) & (new.min_step < table.c.min_step))
-    take_max = (new.max_value > table.c.max_value) | (
-        (new.max_value == table.c.max_value) & (new.max_step < table.c.max_step))
-    session.execute(statement.on_conflict_do_update(
-        index_elements=["series_id", "block"],
-        set_={
-            "n": table.c.n + new.n,
-            "first_step": case((new.first_step < table.c.first_step, new.first_step),
-                               else_=table.c.first_step),
-            "last_step": case((new.last_step > table.c.last_step, new.last_step),
-                              else_=table.c.last_step),
-            "min_step": case((take_min, new.min_step), else_=table.c.min_step),
-            "min_value": case((take_min, new.min_value), else_=table.c.min_value),
-            "max_step": case((take_max, new.max_step), else_=table.c.max_step),
-            "max_value": case((take_max, new.max_value), else_=table.c.max_value),
-        },
-    ))
+    connection = session.connection()
+    connection.exec_driver_sql(_sql(connection, _MERGE_BLOCKS), summaries)
 
 
 def delete_after(session: Session, job_id: str, step: int) -> None:
@@ -136,7 +158,8 @@ def delete_after(session: Session, job_id: str, step: int) -> None:
                MetricPoint.recorded_at)
         .where(MetricPoint.series_id.in_(ids), MetricPoint.step >= first_dirty * BLOCK)
     ).all()
-    _merge_blocks(session, _block_summaries([tuple(row) for row in kept]))
+    if kept:
+        _merge_blocks(session, _block_summaries([tuple(row) for row in kept]))
 
 
 def summaries(session: Session, job_id: str) -> list[SeriesSummary]:
@@ -182,13 +205,15 @@ def downsample(session: Session, series: int, *, start_step: int | None, end_ste
                max_points: int) -> list[Point]:
     """At most `max_points` points of the range: the first, the last, and the minimum and
     maximum of each of (max_points - 2) // 2 equal step buckets, in step order."""
-    bounds = select(func.min(MetricPoint.step), func.max(MetricPoint.step)).where(
-        MetricPoint.series_id == series)
+    in_bounds = select(MetricPoint.step).where(MetricPoint.series_id == series)
     if start_step is not None:
-        bounds = bounds.where(MetricPoint.step >= start_step)
+        in_bounds = in_bounds.where(MetricPoint.step >= start_step)
     if end_step is not None:
-        bounds = bounds.where(MetricPoint.step <= end_step)
-    first, last = session.execute(bounds).one()
+        in_bounds = in_bounds.where(MetricPoint.step <= end_step)
+    # Two index probes: SQLite answers min() and max() in one query by scanning the range.
+    first, last = session.execute(select(
+        in_bounds.order_by(MetricPoint.step).limit(1).scalar_subquery(),
+        in_bounds.order_by(MetricPoint.step.desc()).limit(1).scalar_subquery())).one()
     if first is None:
         return []
     buckets = max(1, (max_points - 2) // 2)

@@ -4,10 +4,17 @@ SQLite runs in WAL mode with a busy timeout and foreign keys on. Every transacti
 write begins with BEGIN IMMEDIATE, so it waits for the write lock up front (bounded by the busy
 timeout) instead of failing with "database is locked" when it upgrades a read lock that another
 writer invalidated. Read-only transactions stay deferred and never block writers.
+
+Within a process, writers also queue on a lock before BEGIN IMMEDIATE, released once COMMIT or
+ROLLBACK has run: SQLite's busy handler polls with sleeps of up to 100 ms, so threads left to it
+sit idle long after the lock is free (concurrent API requests, a worker's metric writes and
+heartbeat). Other processes still wait in the busy handler.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -60,14 +67,18 @@ def _sqlite_engine(url: str, busy_timeout_seconds: float, echo: bool,
     database = make_url(url).database
     in_memory = database in (None, "", ":memory:")
     kwargs: dict[str, Any] = {"echo": echo, "connect_args": {"check_same_thread": False,
-                                                             "timeout": busy_timeout_seconds}}
+                                                             "timeout": busy_timeout_seconds,
+                                                             "factory": _WriterConnection}}
     if not in_memory:
         kwargs.update(pool_size=pool_size, max_overflow=2 * pool_size)
     engine = create_engine(url, **kwargs)
     busy_ms = int(busy_timeout_seconds * 1000)
+    writers = threading.Lock()
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.writers = writers
+        dbapi_connection.wait_seconds = busy_timeout_seconds
         # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite would defer it).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -81,6 +92,50 @@ def _sqlite_engine(url: str, busy_timeout_seconds: float, echo: bool,
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
         mode = connection.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        dbapi_connection = connection.connection.dbapi_connection
+        if mode == "IMMEDIATE":
+            dbapi_connection.queue_for_write()
+        try:
+            connection.exec_driver_sql(f"BEGIN {mode}")
+        except BaseException:
+            dbapi_connection.leave_write_queue()
+            raise
 
     return engine
+
+
+class _WriterConnection(sqlite3.Connection):
+    """A sqlite3 connection that holds its engine's writer lock from BEGIN IMMEDIATE until the
+    transaction has ended."""
+
+    writers: threading.Lock | None = None
+    wait_seconds: float = 30.0
+    _holds_writers = False
+
+    def queue_for_write(self) -> None:
+        # Past the busy timeout, go on without the lock and let SQLite decide, as before.
+        if self.writers is not None and self.writers.acquire(timeout=self.wait_seconds):
+            self._holds_writers = True
+
+    def leave_write_queue(self) -> None:
+        if self._holds_writers:
+            self._holds_writers = False
+            self.writers.release()  # type: ignore[union-attr]
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.leave_write_queue()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.leave_write_queue()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.leave_write_queue()

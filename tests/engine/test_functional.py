@@ -79,6 +79,18 @@ def test_im2col_matches_loops_and_col2im_is_its_adjoint(shape, kernel, stride):
     assert np.sum(cols * c) == pytest.approx(np.sum(x * back), rel=1e-12)
 
 
+@pytest.mark.parametrize(("shape", "kernel"), [((2, 3, 6, 7), (3, 3)), ((3, 2, 5, 4), (2, 3))])
+def test_col2im_from_the_plane_layout_matches_col2im(shape, kernel):
+    geo = ConvGeometry.of(shape, kernel, (1, 1))
+    rows = geo.cols_shape[0]
+    cols = functional.zero_junk(np.random.default_rng(0).standard_normal(geo.cols_shape), geo)
+    planes = functional.cols_to_planes(cols, geo, np.zeros((rows, geo.batch * geo.plane)))
+    scratch = np.full((shape[1], geo.batch * geo.plane + geo.max_offset), np.nan)
+    dx = functional.col2im_planes(planes, geo, scratch)
+    assert dx.shape == shape
+    np.testing.assert_allclose(dx, functional.col2im(cols, geo, np.empty(shape)), atol=1e-12)
+
+
 def test_stride_one_columns_leave_junk_between_rows():
     geo = ConvGeometry.of((2, 1, 5, 6), (3, 3), (1, 1))
     assert (geo.out_height, geo.out_width, geo.row) == (3, 4, 6)
@@ -115,29 +127,3 @@ def test_window_views_are_the_pooling_windows():
 def test_geometry_rejects_a_kernel_that_does_not_fit():
     with pytest.raises(ValueError, match="does not fit"):
         ConvGeometry.of((1, 1, 5, 5), (7, 7), (1, 1))
-
-
-def test_parallel_slabs_cover_the_range_once_and_raise_errors():
-    threads = functional.get_num_threads()
-    try:
-        functional.set_num_threads(3)
-        seen = np.zeros(10, dtype=int)
-
-        def mark(lo, hi):
-            seen[lo:hi] += 1
-
-        functional.parallel_slabs(mark, 10, 1 << 20)
-        np.testing.assert_array_equal(seen, 1)
-        functional.parallel_slabs(mark, 10, 10)  # too small to split
-        np.testing.assert_array_equal(seen, 2)
-
-        def fail(lo, hi):
-            if lo > 0:
-                raise ArithmeticError("slab failed")
-
-        with pytest.raises(ArithmeticError):
-            functional.parallel_slabs(fail, 10, 1 << 20)
-        with pytest.raises(ValueError):
-            functional.set_num_threads(0)
-    finally:
-        functional.set_num_threads(threads)

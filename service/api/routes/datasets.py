@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import AfterValidator
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
 
@@ -17,6 +19,7 @@ from service.datasets.uploads import UploadLimits, parse_upload
 from service.engine.datasets import BUILTIN_DATASETS, SPLIT_PARAMETERS
 from service.errors import Conflict, NotFound
 from service.jobs.data import pack_arrays
+from service.jobs.specs import printable
 from service.store import datasets as dataset_rows
 from service.store.models import DatasetRecord
 
@@ -36,15 +39,17 @@ async def upload_dataset(
     state: StateDep, owner: Owner,
     file: Annotated[UploadFile, File(description="an .npz with x_train, y_train, x_test, "
                                                  "y_test, or a CSV with a header row")],
-    name: Annotated[str | None, Form(max_length=200)] = None,
-    label_column: Annotated[str | None, Form(max_length=200)] = None,
+    name: Annotated[str | None, Form(min_length=1, max_length=200),
+                    AfterValidator(printable)] = None,
+    label_column: Annotated[str | None, Form(min_length=1, max_length=200),
+                            AfterValidator(printable)] = None,
     test_fraction: Annotated[float, Form(ge=0.01, le=0.99)] = 0.25,
     split_seed: Annotated[int, Form(ge=0, le=2**31 - 1)] = 0,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """Upload a dataset: 201 with its id, shapes and class count; 422 names any problem."""
     data = await file.read()
-    filename = file.filename or "upload"
+    filename = _plain(file.filename or "") or "upload"
     key = None if idempotency_key is None else idempotency.check_key(idempotency_key)
     digest = idempotency.request_hash(
         hashlib.sha256(data).hexdigest().encode()
@@ -52,6 +57,13 @@ async def upload_dataset(
     return await run_in_threadpool(
         _store_upload, state, owner, data, filename, name, label_column, test_fraction,
         split_seed, key, digest)
+
+
+def _plain(filename: str) -> str:
+    """The client's file name without control characters or lone surrogates (it names the
+    dataset when no name is given)."""
+    return "".join(char for char in filename
+                   if unicodedata.category(char) not in ("Cc", "Cs"))[:200]
 
 
 def _store_upload(state: AppState, owner: str, data: bytes, filename: str, name: str | None,

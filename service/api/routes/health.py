@@ -12,6 +12,7 @@ from sqlalchemy import text
 from service.store.schema import current_revision, head_revision
 
 from ..deps import AppState, StateDep
+from ..schemas.health import Readiness
 
 router = APIRouter(tags=["health"])
 
@@ -22,7 +23,8 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "not ready; `checks` says why"}})
+@router.get("/readyz", response_model=Readiness, responses={
+    503: {"model": Readiness, "description": "not ready; `checks` says why"}})
 async def readyz(state: StateDep) -> JSONResponse:
     """Ready when the database answers, its schema is at the migrations' head, and the
     workers are alive (local) or have been seen recently (Celery)."""

@@ -40,8 +40,8 @@ def metric_keys(job_id: str, session: ReadSession, owner: Owner) -> MetricKeys:
     **responses(401, 404, 422)})
 def metric_history(
     job_id: str, key: str, session: ReadSession, owner: Owner, settings: SettingsDep,
-    start_step: Annotated[int | None, Query(ge=0)] = None,
-    end_step: Annotated[int | None, Query(ge=0)] = None,
+    start_step: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
+    end_step: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
     limit: Annotated[int, Query(ge=1)] = 1000,
     cursor: str | None = None,
     max_points: Annotated[int | None, Query(ge=2, le=MAX_POINTS_CAP)] = None,

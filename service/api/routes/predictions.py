@@ -13,13 +13,13 @@ from service.jobs import lifecycle
 from service.store.models import TrainedModel
 
 from ..deps import AppState, Owner, StateDep
-from ..model_cache import CachedModel, model_bytes
+from ..model_cache import PREDICT_ROWS, CachedModel, model_bytes
 from ..schemas.errors import responses
 from ..schemas.predictions import PredictRequest, PredictResponse
 
 router = APIRouter(prefix="/v1/jobs/{job_id}", tags=["predictions"])
 
-INLINE_ROWS = 64
+INLINE_ROWS = PREDICT_ROWS
 """Batches up to this size are predicted on the event loop (faster than a thread hop)."""
 
 
@@ -82,5 +82,6 @@ def _as_batch(inputs: list, entry: CachedModel, max_rows: int) -> np.ndarray:
 
 
 def _predict(entry: CachedModel, inputs: np.ndarray) -> np.ndarray:
+    # In chunks: buffers sized for a whole large batch would stay with the cached model.
     with entry.lock:
-        return entry.network.predict_proba(inputs).astype(np.float64)
+        return entry.network.predict_proba(inputs, batch_size=PREDICT_ROWS).astype(np.float64)

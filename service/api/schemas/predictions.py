@@ -11,7 +11,8 @@ ImageSample = list[list[list[float]]]
 
 
 class PredictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: numbers only, as the schema says (no "1.5" strings, no booleans).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     inputs: Annotated[list[FlatSample] | list[ImageSample], Field(
         min_length=1, description="a batch of samples shaped like the model's input_shape: "

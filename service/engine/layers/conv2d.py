@@ -30,10 +30,13 @@ class Conv2D(Layer):
 
     x: (batch, C, H, W) -> y: (batch, filters, OH, OW); W: (filters, C, kh, kw) (PyTorch's
     layout), b: (filters,); xp is x zero-padded as `padding` says ("valid", "same" or an int).
-    Computed as one matrix product with im2col (see functional.py): z = W.reshape(F, -1) @ cols,
-    and in backward dW = dz @ cols.T, dcols = W.reshape(F, -1).T @ dz, dx = col2im(dcols).
     `max_norm` c, when set, rescales each filter's weight vector W[f] to norm <= c after every
     update.
+
+    Computed with im2col (see functional.py): z = [W | b] @ [cols; 1] is one matrix product,
+    the activation runs over z in place and y is a strided view of z. Backward: dz = dy *
+    activation'(z) in the same layout, [dW | db] = dz @ [cols; 1].T, dcols = W.T @ dz and
+    dx = col2im(dcols), for stride 1 from the plane layout.
     """
 
     type_name = "conv2d"
@@ -217,12 +220,14 @@ class Conv2D(Layer):
         if not activated or self.activation.name != "softmax":
             # Elementwise derivatives run over whole contiguous buffers in the column layout.
             dz = functional.image_to_cols(dout, geo, self._zeroed("dout", shape))
-            if activated and self.activation.name != "linear":
-                dz = self._derivative(dz, z, self._zeroed("dz", shape))
+            if activated:
+                dz = self.activation.backward(dz, z, self._zeroed("dz", shape))
         else:  # softmax couples the channels: work on the image view
             dz = self._zeroed("dz", shape)
             target = functional.cols_to_image(dz, geo)
-            np.copyto(target, self.activation.backward(dout, y, target))
+            result = self.activation.backward(dout, y, target)
+            if result is not target:
+                np.copyto(target, result)
         planes = need_input_grad and geo.stride == (1, 1)
         if planes:
             dz_planes = functional.cols_to_planes(
@@ -248,27 +253,11 @@ class Conv2D(Layer):
 
     def _activate(self, z: np.ndarray, y: np.ndarray) -> None:
         """y = activation(z) in place. Elementwise activations run over the whole contiguous
-        (filters, batch*L) buffer, junk columns too, in slabs of filters."""
+        (filters, batch*L) buffer, junk columns too."""
         if self.activation.name == "softmax":  # over the channel axis of the image view
             self.activation.forward(y, y)
-            return
-
-        def slab(lo: int, hi: int) -> None:
-            self.activation.forward(z[lo:hi], z[lo:hi])
-
-        functional.parallel_slabs(slab, self.filters, z.size)
-
-    def _derivative(self, dy: np.ndarray, y: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """out = dy * activation'(from y), elementwise over (filters, batch*L) buffers."""
-
-        def slab(lo: int, hi: int) -> None:
-            target = out[lo:hi]
-            result = self.activation.backward(dy[lo:hi], y[lo:hi], target)
-            if result is not target:
-                np.copyto(target, result)
-
-        functional.parallel_slabs(slab, self.filters, out.size)
-        return out
+        else:
+            self.activation.forward(z, z)
 
     def _parameter_grads(self, dz: np.ndarray, cols: np.ndarray, geo: ConvGeometry) -> None:
         """[dW | db] = dz @ cols.T, summed over chunks of whole images.

@@ -17,10 +17,10 @@ class Pool2D(Layer):
     OH = floor((H - ph) / sh) + 1 and likewise OW.
 
     Both poolings loop over the ph*pw window offsets, each a strided (batch, C, OH, OW) view of
-    the input, and split the work into slabs of images that run on the engine's threads.
-    When windows do not overlap (stride >= pool_size, e.g. the default stride == pool_size)
-    every input pixel lies in at most one window, and backward assigns the gradient views
-    instead of zeroing dx and accumulating into them.
+    the input. When windows do not overlap (stride >= pool_size, e.g. the default
+    stride == pool_size) every input pixel lies in at most one window, and backward assigns
+    the gradient views instead of accumulating into them (zeroing only the uncovered border
+    when the windows tile the input).
     """
 
     def __init__(
@@ -120,20 +120,21 @@ class MaxPool2D(Pool2D):
         """x: (batch, C, H, W) -> (batch, C, OH, OW)."""
         geo = self._geometry(x.shape)
         y = self._output(geo)
-        count = geo.kernel[0] * geo.kernel[1]
-        windows = self._buffer("windows", (count, *y.shape)) if training else None
-
-        def slab(lo: int, hi: int) -> None:
-            views = functional.window_views(x[lo:hi], geo)
-            if windows is not None:
-                for window, view in zip(windows[:, lo:hi], views, strict=True):
-                    np.copyto(window, view)
-                views = list(windows[:, lo:hi])
-            _reduce(np.maximum, views, y[lo:hi])
-
-        functional.parallel_slabs(slab, geo.batch, y.size * count)
-        self._x, self._y, self._windows = x, y, windows
+        views = functional.window_views(x, geo)
+        self._windows = None
+        if training:
+            self._windows = self._gather(views, y.shape)
+            views = list(self._windows)
+        _reduce(np.maximum, views, y)
+        self._x, self._y = x, y
         return y
+
+    def _gather(self, views: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+        """The window views copied into one contiguous (ph*pw, batch, C, OH, OW) array."""
+        windows = self._buffer("windows", (len(views), *shape))
+        for window, view in zip(windows, views, strict=True):
+            np.copyto(window, view)
+        return windows
 
     def backward(self, dout: np.ndarray, *, need_input_grad: bool = True) -> np.ndarray | None:
         """dout: (batch, C, OH, OW) -> dx: (batch, C, H, W)."""
@@ -145,20 +146,14 @@ class MaxPool2D(Pool2D):
         geo = self._geometry(x.shape)
         windows = self._windows
         if windows is None:  # the last forward ran in inference mode
-            windows = self._buffer("windows", (geo.kernel[0] * geo.kernel[1], *y.shape))
-            for window, view in zip(windows, functional.window_views(x, geo), strict=True):
-                np.copyto(window, view)
+            windows = self._gather(functional.window_views(x, geo), y.shape)
         rest = self._buffer("rest", y.shape)
+        np.copyto(rest, dout)
         routed = self._buffer("routed", windows.shape)
         winner = self._buffers.get("winner", y.shape, np.dtype(np.bool_))
+        _route(windows, y, rest, winner, routed)
         dx = self._input_grad(geo)
-
-        def slab(lo: int, hi: int) -> None:
-            np.copyto(rest[lo:hi], dout[lo:hi])
-            _route(windows[:, lo:hi], y[lo:hi], rest[lo:hi], winner[lo:hi], routed[:, lo:hi])
-            self._scatter(routed[:, lo:hi], dx[lo:hi], geo)
-
-        functional.parallel_slabs(slab, geo.batch, dx.size)
+        self._scatter(routed, dx, geo)
         return dx
 
 
@@ -174,13 +169,8 @@ class AvgPool2D(Pool2D):
         """x: (batch, C, H, W) -> (batch, C, OH, OW)."""
         geo = self._geometry(x.shape)
         y = self._output(geo)
-        scale = self.dtype.type(1.0 / (geo.kernel[0] * geo.kernel[1]))
-
-        def slab(lo: int, hi: int) -> None:
-            _reduce(np.add, functional.window_views(x[lo:hi], geo), y[lo:hi])
-            y[lo:hi] *= scale
-
-        functional.parallel_slabs(slab, geo.batch, y.size * geo.kernel[0] * geo.kernel[1])
+        _reduce(np.add, functional.window_views(x, geo), y)
+        y *= self.dtype.type(1.0 / (geo.kernel[0] * geo.kernel[1]))
         self._x = x
         return y
 
@@ -192,14 +182,11 @@ class AvgPool2D(Pool2D):
             raise RuntimeError("backward called before forward")
         geo = self._geometry(self._x.shape)
         count = geo.kernel[0] * geo.kernel[1]
-        share = self._buffer("share", (geo.batch, geo.channels, geo.out_height, geo.out_width))
+        share = np.multiply(
+            dout, self.dtype.type(1.0 / count), out=self._buffer("share", dout.shape)
+        )
         dx = self._input_grad(geo)
-
-        def slab(lo: int, hi: int) -> None:
-            np.multiply(dout[lo:hi], self.dtype.type(1.0 / count), out=share[lo:hi])
-            self._scatter([share[lo:hi]] * count, dx[lo:hi], geo)
-
-        functional.parallel_slabs(slab, geo.batch, dx.size)
+        self._scatter([share] * count, dx, geo)
         return dx
 
 

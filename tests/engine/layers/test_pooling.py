@@ -141,29 +141,6 @@ def test_config_rebuilds_the_same_layer(cls):
     assert cls(3).stride == (3, 3)
 
 
-@pytest.mark.parametrize("cls", POOLS)
-@pytest.mark.parametrize("kwargs", [{}, {"pool_size": 3, "stride": 2}])
-def test_threads_do_not_change_the_results(cls, kwargs):
-    from service.engine import functional
-
-    rng = np.random.default_rng(0)
-    x = np.maximum(rng.standard_normal((16, 8, 24, 23)), 0).astype(np.float32)  # with ties
-    dout = rng.standard_normal((16, 8, 12, 11)).astype(np.float32)
-    results = []
-    threads = functional.get_num_threads()
-    try:
-        for count in (1, 3):
-            functional.set_num_threads(count)
-            layer = built(cls(**kwargs), (8, 24, 23), dtype=np.float32)
-            y = layer.forward(x, training=True)
-            dx = layer.backward(dout[:, :, : y.shape[2], : y.shape[3]].copy())
-            results.append((y.copy(), dx.copy()))
-    finally:
-        functional.set_num_threads(threads)
-    for one, three in zip(*results, strict=True):
-        np.testing.assert_array_equal(one, three)
-
-
 def test_backward_after_an_inference_forward_gathers_the_windows():
     layer = built(MaxPool2D(2), (1, 4, 4))
     x = np.random.default_rng(0).standard_normal((2, 1, 4, 4))
