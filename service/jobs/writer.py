@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service.engine.training import MetricRecord
@@ -40,8 +41,7 @@ class MetricWriter:
     def flush(self, records: Sequence[MetricRecord], *, iteration: int,
               checkpoint: bytes | None = None) -> None:
         """Store `records` (and `checkpoint`, taken after `iteration`) in one transaction."""
-        for record in records:
-            self._latest[record.key] = record.value
+        self._latest.update({record.key: record.value for record in records})
         with self.db.write() as session:
             self._renew(session, iteration)
             self._insert(session, records)
@@ -68,21 +68,24 @@ class MetricWriter:
     def _insert(self, session: Session, records: Sequence[MetricRecord]) -> None:
         if not records:
             return
-        new_keys = {r.key for r in records} - self._series.keys()
-        if new_keys:
-            self._series.update(metric_rows.series_ids(session, self.claim.job_id, new_keys))
         series = self._series
-        metric_rows.insert_points(
-            session, [(series[r.key], r.step, r.value, r.timestamp) for r in records])
+        try:
+            rows = [(series[r.key], r.step, r.value, r.timestamp) for r in records]
+        except KeyError:  # the first records of a key: create its series
+            new_keys = {r.key for r in records} - series.keys()
+            series.update(metric_rows.series_ids(session, self.claim.job_id, new_keys))
+            rows = [(series[r.key], r.step, r.value, r.timestamp) for r in records]
+        metric_rows.insert_points(session, rows)
         self.rows_written += len(records)
 
 
 def store_checkpoint(session: Session, job_id: str, iteration: int, data: bytes) -> None:
     """Replace the job's checkpoint (callers have checked the lease in this transaction)."""
-    existing = session.get(Checkpoint, job_id)
-    if existing is None:
-        session.add(Checkpoint(job_id=job_id, iteration=iteration, data=data))
-    else:
-        existing.iteration = iteration
-        existing.data = data
+    # One upsert, without reading the previous checkpoint's bytes back first.
+    table = Checkpoint.__table__
+    insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql"
+              else sqlite.insert)(table).values(job_id=job_id, iteration=iteration, data=data)
+    session.execute(insert.on_conflict_do_update(
+        index_elements=[table.c.job_id],
+        set_={"iteration": insert.excluded.iteration, "data": insert.excluded.data}))
     job_rows.set_checkpoint_iteration(session, job_id, iteration)

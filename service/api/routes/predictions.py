@@ -66,7 +66,8 @@ def _as_batch(inputs: list, entry: CachedModel, max_rows: int) -> np.ndarray:
             expected=f"at most {max_rows} rows", received=len(inputs))])
     expected = entry.network.input_shape
     try:
-        batch = np.asarray(inputs, dtype=entry.network.dtype)
+        with np.errstate(over="ignore"):  # too large for the dtype: refused as non-finite
+            batch = np.asarray(inputs, dtype=entry.network.dtype)
     except ValueError:
         batch = None
     if batch is None or batch.shape[1:] != expected:
