@@ -21,6 +21,7 @@ from service.config import Settings
 from service.store.session import Database
 
 from . import identity, reaper
+from .orphan import stop_when_orphaned
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ def consumer_main(settings_data: dict[str, Any], index: int) -> None:
         shutdown.set()
 
     signals.worker_shutting_down.connect(shutting_down, weak=False)
+    stop_when_orphaned()
     beat = threading.Thread(target=_heartbeat, args=(db, worker, settings, shutdown),
                             daemon=True)
     beat.start()

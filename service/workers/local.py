@@ -21,6 +21,7 @@ from service.store import jobs as job_rows
 from service.store.session import Database
 
 from . import identity, reaper
+from .orphan import stop_when_orphaned
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ def worker_main(settings_data: dict[str, Any], doorbell: Any, stop: Any) -> None
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the server, which stops us
     shutdown = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: shutdown.set())
+    stop_when_orphaned()
     threading.Thread(target=lambda: (stop.wait(), shutdown.set()), daemon=True).start()
     limits = threadpool_limits(settings.effective_blas_threads())
     db = Database(settings.database_url,

@@ -3,6 +3,7 @@ docker-compose.yml start them (the console script), talking over real HTTP."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -63,7 +64,7 @@ class Server:
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self.client.close()
         return self.process.returncode
@@ -115,9 +116,9 @@ def workers(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
 
     yield launch
     for worker in started:
-        if worker.process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(worker.process.pid, signal.SIGKILL)
-            worker.process.wait()
+        worker.process.wait()
 
 
 @pytest.fixture
@@ -159,5 +160,8 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         return server
 
     yield launch
-    for server in servers:
-        server.stop(signal.SIGKILL if server.process.poll() is None else signal.SIGTERM)
+    for server in servers:  # the whole process group: no worker outlives its test
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.process.pid, signal.SIGKILL)
+        server.process.wait()
+        server.client.close()

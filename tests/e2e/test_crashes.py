@@ -214,3 +214,25 @@ def test_sqlite_under_contention_never_reports_database_is_locked(serve):
     assert len(statuses) > 30 and all(code < 500 for code in statuses)
     assert set(statuses) <= {200, 201, 202, 409}
     assert "database is locked" not in server.log.read_text()
+
+
+def test_workers_of_a_killed_server_release_their_jobs_and_exit(serve):
+    from tests.e2e.conftest import children
+
+    env = {**FAST_RECOVERY, "DROPNET_WORKERS": "1"}
+    server = serve(env=env)
+    job_id = server.client.post("/v1/jobs", json=long_job(20_000)).json()["id"]
+    wait_iteration(server, job_id, 500)
+    workers = [pid for pid in children(server.process.pid) if _is_running(pid)]
+    server.process.kill()  # the server alone: its worker processes are orphaned
+    server.process.wait()
+    deadline = time.monotonic() + 10
+    while any(_is_running(pid) for pid in workers):
+        assert time.monotonic() < deadline, "orphaned workers kept running"
+        time.sleep(0.05)
+    restarted = serve(env=env)
+    job = restarted.wait_job(job_id)
+    assert job["status"] == "succeeded"
+    outcomes = [a["outcome"] for a in restarted.client.get(f"/v1/jobs/{job_id}/attempts")
+                .json()["data"]]
+    assert outcomes == ["released", "succeeded"]
