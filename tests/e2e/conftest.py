@@ -59,15 +59,20 @@ class Server:
                              f"{self.log.read_text()[-4000:]}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
         self.client.close()
-        return self.process.returncode
+        return terminate(self.process, sig, timeout)
+
+
+def terminate(process: subprocess.Popen, sig: int, timeout: float) -> int:
+    """Send `sig`, wait up to `timeout`, then kill the whole process group; the exit code."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return process.returncode
 
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -93,14 +98,7 @@ class Worker:
         return children(self.process.pid)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        return self.process.returncode
+        return terminate(self.process, sig, timeout)
 
 
 @pytest.fixture
