@@ -395,4 +395,8 @@ class JobSpec(StrictModel):
 
     def stored(self) -> dict[str, Any]:
         """The spec as accepted, defaults filled in (what GET /v1/jobs/{id} shows)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        spec = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        # Each layer reads best with its type first.
+        spec["model"]["layers"] = [{"type": layer["type"], **layer}
+                                   for layer in spec["model"]["layers"]]
+        return spec
