@@ -13,12 +13,20 @@ from .activations import get_activation
 from .base import Layer, Shape
 
 _CHUNK_COLUMNS = 4096
+_SKINNY_OUTPUT = 8192  # dW entries below which one long product runs far below BLAS speed
 _INFERENCE_CHUNK_ELEMENTS = 1 << 22  # im2col entries per inference chunk (16 MiB in float32)
 _ZEROED_PER_NAME = 3
 
 
-def _chunk_count(batch: int, length: int) -> int:
-    """The fewest chunks of whole images (a divisor of batch) with <= _CHUNK_COLUMNS columns."""
+def _chunk_count(batch: int, length: int, outputs: int) -> int:
+    """How many chunks of whole images (a divisor of batch) the weight gradient is summed over.
+
+    One product with a small output (filters x rows, e.g. 32 x 10 for a first layer) over a
+    long inner dimension (batch*L) runs several times below BLAS speed; a batch of products
+    over <= _CHUNK_COLUMNS columns each does not. Larger outputs use one product.
+    """
+    if outputs >= _SKINNY_OUTPUT:
+        return 1
     for chunks in range(1, batch + 1):
         if batch % chunks == 0 and (batch // chunks) * length <= _CHUNK_COLUMNS:
             return chunks
@@ -260,13 +268,9 @@ class Conv2D(Layer):
             self.activation.forward(z, z)
 
     def _parameter_grads(self, dz: np.ndarray, cols: np.ndarray, geo: ConvGeometry) -> None:
-        """[dW | db] = dz @ cols.T, summed over chunks of whole images.
-
-        One long product (filters x rows, inner size batch*L) runs far below BLAS speed when
-        filters*rows is small; a batch of products over ~_CHUNK_COLUMNS columns each does not.
-        """
+        """[dW | db].T = [cols; 1] @ dz.T, as a sum over chunks of whole images (_chunk_count)."""
         rows, columns = cols.shape
-        chunks = _chunk_count(geo.batch, geo.length)
+        chunks = _chunk_count(geo.batch, geo.length, rows * self.filters)
         size = columns // chunks
         partial = self._buffer("kernel_grads", (chunks, rows, self.filters))
         np.matmul(

@@ -91,6 +91,23 @@ def test_gradients_without_activation_and_without_input_grad():
     np.testing.assert_allclose(linear.grads["bias"], dout.sum(axis=(0, 2, 3)))
 
 
+def test_weight_gradient_summed_over_image_chunks_matches_the_definition():
+    # A one-channel input as large as this makes the layer sum dW over several image chunks.
+    layer = built(Conv2D(2, 3, padding=1), (1, 50, 50))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 1, 50, 50))
+    dout = rng.standard_normal((4, 2, 50, 50))
+    layer.forward(x, training=True)
+    layer.backward(dout, need_input_grad=False)
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    expected = np.zeros((2, 1, 3, 3))
+    for i in range(3):
+        for j in range(3):
+            expected[:, 0, i, j] = np.einsum("nfhw,nhw->f", dout, xp[:, 0, i : i + 50, j : j + 50])
+    np.testing.assert_allclose(layer.grads["weight"], expected, rtol=1e-10)
+    np.testing.assert_allclose(layer.grads["bias"], dout.sum(axis=(0, 2, 3)), rtol=1e-10)
+
+
 def test_shapes_and_parameter_layout():
     layer = built(Conv2D(32, 3, activation="relu"), (1, 28, 28))
     assert layer.output_shape == (32, 26, 26)
@@ -216,3 +233,29 @@ def test_large_inference_batches_run_in_chunks(monkeypatch):
     with pytest.raises(RuntimeError):
         layer.backward(np.ones_like(chunked))
     np.testing.assert_allclose(layer.forward(x, training=True), whole, rtol=0, atol=1e-12)
+
+
+def test_strided_outputs_flow_through_conv_pool_conv():
+    """Layer outputs and input gradients are strided views; the next layer must cope."""
+    from service.engine.layers.pooling import MaxPool2D
+    from tests.engine.gradcheck import assert_close, numerical_gradient
+
+    rng = np.random.default_rng(0)
+    layers = [Conv2D(3, 3, activation="tanh"), MaxPool2D(2), Conv2D(2, 2, padding="same")]
+    shape = (2, 9, 8)
+    for layer in layers:
+        shape = layer.build(shape, rng=rng, dtype=np.dtype(np.float64))
+    x = rng.standard_normal((2, 2, 9, 8))
+    projection = rng.standard_normal((2, *shape))
+
+    def loss() -> float:
+        h = x
+        for layer in layers:
+            h = layer.forward(h, training=True)
+        return float(np.sum(h * projection))
+
+    loss()
+    grad = projection
+    for layer in reversed(layers):
+        grad = layer.backward(grad)
+    assert_close(np.array(grad), numerical_gradient(loss, x), rtol=1e-6)
