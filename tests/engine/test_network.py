@@ -137,3 +137,18 @@ def test_empty_conv_output_names_the_numbers():
     with pytest.raises(SpecError) as info:
         build_network([{"type": "conv2d", "filters": 4, "kernel_size": 7}], (1, 5, 5), seed=0)
     assert "7" in str(info.value) and "5" in str(info.value)
+
+
+def test_shape_only_networks_count_parameters_without_allocating_them():
+    import tracemalloc
+
+    layers = [{"type": "conv2d", "filters": 4096, "kernel_size": 3, "padding": "same"},
+              {"type": "flatten"},
+              {"type": "dense", "units": 65536}, {"type": "dense", "units": 10}]
+    tracemalloc.start()
+    plan = build_network(layers, (64, 32, 32), seed=0, materialize=False)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    expected = (4096 * 64 * 9 + 4096) + (4096 * 32 * 32 * 65536 + 65536) + (65536 * 10 + 10)
+    assert plan.parameter_count() == expected  # 275 billion: over a terabyte in float32
+    assert peak < 10 * 2**20

@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import functional, initializers, validation
+from .. import functional, validation
 from ..errors import SpecError
 from ..functional import ConvGeometry
-from .activations import get_activation
-from .base import Layer, Shape
+from .base import Shape
+from .weighted import WeightedLayer
 
 _CHUNK_COLUMNS = 4096
 _SKINNY_OUTPUT = 8192  # dW entries below which one long product runs far below BLAS speed
@@ -33,7 +33,7 @@ def _chunk_count(batch: int, length: int, outputs: int) -> int:
     return batch
 
 
-class Conv2D(Layer):
+class Conv2D(WeightedLayer):
     """y[n, f, oh, ow] = activation(b[f] + sum_cij W[f, c, i, j] * xp[n, c, sh*oh + i, sw*ow + j]).
 
     x: (batch, C, H, W) -> y: (batch, filters, OH, OW); W: (filters, C, kh, kw) (PyTorch's
@@ -48,6 +48,7 @@ class Conv2D(Layer):
     """
 
     type_name = "conv2d"
+    unit_axes = (1, 2, 3)
 
     def __init__(
         self,
@@ -63,7 +64,9 @@ class Conv2D(Layer):
         max_norm: float | None = None,
         use_bias: bool = True,
     ) -> None:
-        super().__init__()
+        super().__init__(activation=activation, alpha=alpha,
+                         kernel_initializer=kernel_initializer,
+                         bias_initializer=bias_initializer, max_norm=max_norm, use_bias=use_bias)
         self.filters = validation.integer(filters, "filters", minimum=1)
         self.kernel_size = validation.pair(kernel_size, "kernel_size", minimum=1)
         self.stride = validation.pair(stride, "stride", minimum=1)
@@ -78,29 +81,6 @@ class Conv2D(Layer):
                 expected="'valid', 'same' or an integer >= 0",
                 received=padding,
             )
-        if alpha is not None and activation != "leaky_relu":
-            raise SpecError(
-                "only leaky_relu takes alpha", field="alpha", expected="no alpha", received=alpha
-            )
-        self.activation = get_activation(activation, **({} if alpha is None else {"alpha": alpha}))
-        self.kernel_initializer = validation.choice(
-            kernel_initializer or initializers.default_for(activation),
-            "kernel_initializer",
-            initializers.INITIALIZERS,
-        )
-        self.bias_initializer = validation.choice(
-            bias_initializer, "bias_initializer", initializers.INITIALIZERS
-        )
-        self.max_norm = (
-            None
-            if max_norm is None
-            else validation.number(max_norm, "max_norm", exclusive_minimum=0.0)
-        )
-        if not isinstance(use_bias, bool):
-            raise SpecError(
-                "invalid value", field="use_bias", expected="a boolean", received=use_bias
-            )
-        self.use_bias = use_bias
         self._pads: functional.Padding = (0, 0, 0, 0)
         self._geometries: dict[tuple[int, ...], ConvGeometry] = {}
         self._zeroed_buffers: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
@@ -135,24 +115,8 @@ class Conv2D(Layer):
                 f"padding {0 if self.padding == 'valid' else self.padding}",
             )
         fan_in, fan_out = channels * kh * kw, self.filters * kh * kw
-        self.params["weight"] = initializers.initialize(
-            self.kernel_initializer,
-            (self.filters, channels, kh, kw),
-            fan_in=fan_in,
-            fan_out=fan_out,
-            rng=rng,
-            dtype=self.dtype,
-        )
-        if self.use_bias:
-            self.params["bias"] = initializers.initialize(
-                self.bias_initializer,
-                (self.filters,),
-                fan_in=fan_in,
-                fan_out=fan_out,
-                rng=rng,
-                dtype=self.dtype,
-            )
-        self.grads = {key: np.zeros_like(value) for key, value in self.params.items()}
+        self._add_weight_and_bias((self.filters, channels, kh, kw), self.filters,
+                                  fan_in=fan_in, fan_out=fan_out, rng=rng)
         return (self.filters, out_height, out_width)
 
     def _geometry(self, padded_shape: tuple[int, ...]) -> ConvGeometry:
@@ -296,27 +260,7 @@ class Conv2D(Layer):
             self._zeroed_buffers[key] = array
         return array
 
-    def apply_constraints(self) -> None:
-        if self.max_norm is None:
-            return
-        weight = self.params["weight"]
-        norms = np.sqrt(np.sum(weight * weight, axis=(1, 2, 3)))
-        scale = np.minimum(1.0, self.max_norm / np.maximum(norms, 1e-12)).astype(weight.dtype)
-        weight *= scale[:, None, None, None]
-
     def config(self) -> dict[str, Any]:
-        spec: dict[str, Any] = {
-            "type": "conv2d",
-            "filters": self.filters,
-            "kernel_size": list(self.kernel_size),
-            "stride": list(self.stride),
-            "padding": self.padding,
-            "activation": self.activation.name,
-            **self.activation.config(),
-            "kernel_initializer": self.kernel_initializer,
-            "bias_initializer": self.bias_initializer,
-            "use_bias": self.use_bias,
-        }
-        if self.max_norm is not None:
-            spec["max_norm"] = self.max_norm
-        return spec
+        return {"type": "conv2d", "filters": self.filters, "kernel_size": list(self.kernel_size),
+                "stride": list(self.stride), "padding": self.padding,
+                **self._weighted_config()}

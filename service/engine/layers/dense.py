@@ -6,21 +6,21 @@ from typing import Any
 
 import numpy as np
 
-from .. import initializers, validation
+from .. import validation
 from ..errors import SpecError
-from .activations import get_activation
-from .base import Layer, Shape
+from .base import Shape
+from .weighted import WeightedLayer
 
 
-class Dense(Layer):
+class Dense(WeightedLayer):
     """y = activation(x @ W + b).
 
     x: (batch, in_features) -> y: (batch, units); W: (in_features, units), b: (units,).
-    `max_norm` c, when set, rescales each unit's incoming weight vector W[:, j] to norm <= c after
-    every update (Srivastava et al. 2014 pair it with dropout).
+    `max_norm` caps each unit's incoming weight vector W[:, j].
     """
 
     type_name = "dense"
+    unit_axes = (0,)
 
     def __init__(
         self,
@@ -33,29 +33,10 @@ class Dense(Layer):
         max_norm: float | None = None,
         use_bias: bool = True,
     ) -> None:
-        super().__init__()
+        super().__init__(activation=activation, alpha=alpha,
+                         kernel_initializer=kernel_initializer,
+                         bias_initializer=bias_initializer, max_norm=max_norm, use_bias=use_bias)
         self.units = validation.integer(units, "units", minimum=1)
-        kwargs = {} if alpha is None else {"alpha": alpha}
-        if alpha is not None and activation != "leaky_relu":
-            raise SpecError("only leaky_relu takes alpha", field="alpha", expected="no alpha",
-                            received=alpha)
-        self.activation = get_activation(activation, **kwargs)
-        self.kernel_initializer = validation.choice(
-            kernel_initializer or initializers.default_for(activation),
-            "kernel_initializer",
-            initializers.INITIALIZERS,
-        )
-        self.bias_initializer = validation.choice(
-            bias_initializer, "bias_initializer", initializers.INITIALIZERS
-        )
-        self.max_norm = (
-            None if max_norm is None
-            else validation.number(max_norm, "max_norm", exclusive_minimum=0.0)
-        )
-        if not isinstance(use_bias, bool):
-            raise SpecError("invalid value", field="use_bias", expected="a boolean",
-                            received=use_bias)
-        self.use_bias = use_bias
         self._x: np.ndarray | None = None
         self._y: np.ndarray | None = None
 
@@ -68,11 +49,8 @@ class Dense(Layer):
                 received=list(input_shape),
             )
         fan_in = input_shape[0]
-        self._add_parameter("weight", self.kernel_initializer, (fan_in, self.units),
-                            fan_in=fan_in, fan_out=self.units, rng=rng)
-        if self.use_bias:
-            self._add_parameter("bias", self.bias_initializer, (self.units,), fan_in=fan_in,
-                                fan_out=self.units, rng=rng)
+        self._add_weight_and_bias((fan_in, self.units), self.units, fan_in=fan_in,
+                                  fan_out=self.units, rng=rng)
         return (self.units,)
 
     def forward(self, x: np.ndarray, *, training: bool, activate: bool = True) -> np.ndarray:
@@ -106,24 +84,5 @@ class Dense(Layer):
         dx = self._buffer("dx", self._x.shape)
         return np.matmul(dz, self.params["weight"].T, out=dx)
 
-    def apply_constraints(self) -> None:
-        if self.max_norm is None:
-            return
-        weight = self.params["weight"]
-        norms = np.sqrt(np.sum(weight * weight, axis=0))
-        scale = np.minimum(1.0, self.max_norm / np.maximum(norms, 1e-12)).astype(weight.dtype)
-        weight *= scale
-
     def config(self) -> dict[str, Any]:
-        spec: dict[str, Any] = {
-            "type": "dense",
-            "units": self.units,
-            "activation": self.activation.name,
-            **self.activation.config(),
-            "kernel_initializer": self.kernel_initializer,
-            "bias_initializer": self.bias_initializer,
-            "use_bias": self.use_bias,
-        }
-        if self.max_norm is not None:
-            spec["max_norm"] = self.max_norm
-        return spec
+        return {"type": "dense", "units": self.units, **self._weighted_config()}
