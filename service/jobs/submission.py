@@ -6,7 +6,7 @@ import math
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from service.config import Settings
@@ -55,11 +55,15 @@ def _queue_full(session: Session, owner: str, limit: int) -> bool:
     owner's active jobs first, from the status index alone; only when that total reaches the
     limit count the owner's, stopping at the limit.
     """
-    active = Job.status.in_(job_rows.ACTIVE)
-    if session.scalar(select(func.count()).select_from(Job).where(active)) < limit:
+    connection = session.connection()  # Core: the ORM layer costs more than the query here
+    if connection.scalar(_COUNT_ACTIVE) < limit:
         return False
-    owned = select(Job.id).where(Job.owner == owner, active).limit(limit).subquery()
-    return session.scalar(select(func.count()).select_from(owned)) >= limit
+    owned = select(Job.id).where(Job.owner == owner, _ACTIVE).limit(limit).subquery()
+    return connection.scalar(select(func.count()).select_from(owned)) >= limit
+
+
+_ACTIVE = or_(*(Job.status == status for status in job_rows.ACTIVE))
+_COUNT_ACTIVE = select(func.count()).select_from(Job).where(_ACTIVE)
 
 
 def check(session: Session, spec: JobSpec, *, owner: str | None,

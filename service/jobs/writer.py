@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -43,24 +44,27 @@ class MetricWriter:
         """Store `records` (and `checkpoint`, taken after `iteration`) in one transaction."""
         self._latest.update({record.key: record.value for record in records})
         with self.db.write() as session:
-            self._renew(session, iteration)
+            self._renew(session, iteration, checkpointed=checkpoint is not None)
             self._insert(session, records)
             if checkpoint is not None:
-                store_checkpoint(session, self.claim.job_id, iteration, checkpoint)
+                _store_checkpoint_data(session, self.claim.job_id, iteration, checkpoint)
         METRIC_ROWS.inc(len(records))
         ITERATIONS.inc(max(0, iteration - self._flushed_iteration))
         self._flushed_iteration = iteration
 
-    def _renew(self, session: Session, iteration: int) -> None:
+    def _renew(self, session: Session, iteration: int, *, checkpointed: bool) -> None:
         now = time.monotonic()
         mark_time, mark_iteration = self._rate_mark
         if now - mark_time >= 1.0 and iteration > mark_iteration:
             self._iterations_per_second = (iteration - mark_iteration) / (now - mark_time)
             self._rate_mark = (now, iteration)
+        progress: dict[str, Any] = {"iteration": iteration,
+                                    "iterations_per_second": self._iterations_per_second,
+                                    "latest_metrics": dict(self._latest)}
+        if checkpointed:  # the checkpoint row is written later in this same transaction
+            progress["checkpoint_iteration"] = iteration
         cancel = job_rows.renew(session, self.claim, lease_seconds=self.lease_seconds,
-                                progress={"iteration": iteration,
-                                          "iterations_per_second": self._iterations_per_second,
-                                          "latest_metrics": dict(self._latest)})
+                                progress=progress)
         if cancel is None:
             raise LeaseLost(self.claim.job_id)
         self.cancel_requested = cancel
@@ -81,6 +85,11 @@ class MetricWriter:
 
 def store_checkpoint(session: Session, job_id: str, iteration: int, data: bytes) -> None:
     """Replace the job's checkpoint (callers have checked the lease in this transaction)."""
+    _store_checkpoint_data(session, job_id, iteration, data)
+    job_rows.set_checkpoint_iteration(session, job_id, iteration)
+
+
+def _store_checkpoint_data(session: Session, job_id: str, iteration: int, data: bytes) -> None:
     # One upsert, without reading the previous checkpoint's bytes back first.
     table = Checkpoint.__table__
     insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql"
@@ -88,4 +97,3 @@ def store_checkpoint(session: Session, job_id: str, iteration: int, data: bytes)
     session.execute(insert.on_conflict_do_update(
         index_elements=[table.c.job_id],
         set_={"iteration": insert.excluded.iteration, "data": insert.excluded.data}))
-    job_rows.set_checkpoint_iteration(session, job_id, iteration)

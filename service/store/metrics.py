@@ -67,16 +67,25 @@ def insert_points(session: Session, rows: Sequence[tuple[int, int, float, float]
     """
     if not rows:
         return
-    # Straight to the driver's executemany: SQLAlchemy's per-row work would cost more than
-    # SQLite's (a worker writes every iteration's metrics).
+    # Straight to the driver's executemany, POINTS_PER_STATEMENT rows per statement:
+    # SQLAlchemy's per-row work would cost more than SQLite's, and a worker writes every
+    # iteration's metrics.
     connection = session.connection()
-    connection.exec_driver_sql(_sql(connection, _INSERT_POINTS),
-                               rows if isinstance(rows, list) else list(rows))
+    whole = len(rows) - len(rows) % POINTS_PER_STATEMENT
+    if whole:
+        connection.exec_driver_sql(
+            _sql(connection, _INSERT_POINTS, POINTS_PER_STATEMENT),
+            [tuple(itertools.chain.from_iterable(rows[start:start + POINTS_PER_STATEMENT]))
+             for start in range(0, whole, POINTS_PER_STATEMENT)])
+    if whole < len(rows):
+        connection.exec_driver_sql(_sql(connection, _INSERT_POINTS, 1),
+                                   [tuple(row) for row in rows[whole:]])
     _merge_blocks(session, _block_summaries(rows))
 
 
-_INSERT_POINTS = ("INSERT INTO metric_points (series_id, step, value, recorded_at) "
-                  "VALUES ({p}, {p}, {p}, {p})")
+POINTS_PER_STATEMENT = 100
+
+_INSERT_POINTS = "INSERT INTO metric_points (series_id, step, value, recorded_at) VALUES {rows}"
 
 # Each block's row keeps the lowest first_step, the highest last_step, and the (step, value)
 # of the minimum and maximum, ties going to the earliest step. SET expressions read the row
@@ -104,9 +113,11 @@ ON CONFLICT (series_id, block) DO UPDATE SET
                      THEN excluded.max_value ELSE metric_blocks.max_value END"""
 
 
-def _sql(connection: Connection, template: str) -> str:
-    """`template` with the driver's positional placeholder (sqlite3: ?, psycopg: %s)."""
-    return template.format(p="?" if connection.dialect.paramstyle == "qmark" else "%s")
+def _sql(connection: Connection, template: str, rows: int = 1) -> str:
+    """`template` with the driver's positional placeholder (sqlite3: ?, psycopg: %s), and
+    {rows} as that many tuples of four."""
+    p = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    return template.format(p=p, rows=", ".join([f"({p}, {p}, {p}, {p})"] * rows))
 
 
 def _block_summaries(rows: Sequence[tuple[int, int, float, float]]

@@ -1,6 +1,6 @@
 """Service benchmarks: metric logging, history reads, predictions, submissions, memory.
 
-    python bench/service.py [all|logging|history|predict|submit|memory] [--runs N]
+    python bench/service_speed.py [all|logging|history|predict|submit|memory] [--runs N]
 
 Each benchmark prints its measurements and the target; the command exits non-zero when a
 target is missed. Everything runs against real SQLite files in a temporary directory and,
@@ -20,7 +20,6 @@ sweep, sampled every 10 models).
   that must evict), and one worker's RSS after each of 30 jobs.
 """
 
-# ruff: noqa: E402
 from __future__ import annotations
 
 import argparse
@@ -41,11 +40,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-# Run as `python bench/service.py`, this file's directory comes first on sys.path, where it
-# would shadow the `service` package.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 import httpx
 import numpy as np
@@ -375,11 +369,16 @@ def bench_logging(runs: int, workdir: Path) -> list[Measurement]:
     try:
         engine_alone()  # warm-up: imports, dataset cache, allocator
         for index in range(runs):
-            if index % 2 == 0:  # alternate which goes first
+            # Alternate which goes first, so that drift in a shared machine's load favours
+            # neither; a pause before each run lets the CPU settle.
+            if index % 2 == 0:
+                time.sleep(1)
                 engine.append(engine_alone())
+            time.sleep(1)
             *timing, rows = with_service(index)
             service.append(tuple(timing))
             if index % 2 == 1:
+                time.sleep(1)
                 engine.append(engine_alone())
             log(f"logging run {index + 1}/{runs}: engine {engine[-1][0]:.2f} s, "
                 f"JobRunner+SQLite {service[-1][0]:.2f} s ({rows} rows)")
@@ -681,14 +680,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("which", nargs="?", default="all", choices=("all", *BENCHMARKS))
-    parser.add_argument("--runs", type=int, help="repetitions (defaults: logging 7, history "
+    parser.add_argument("--runs", type=int, help="repetitions (defaults: logging 8, history "
                                                  "30, predict 3, submit 3)")
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="duration of each load test (default 10)")
     args = parser.parse_args(argv)
     chosen = BENCHMARKS if args.which == "all" else (args.which,)
     runs: dict[str, Callable[[Path], list[Measurement]]] = {
-        "logging": lambda d: bench_logging(args.runs or 7, d),
+        "logging": lambda d: bench_logging(args.runs or 8, d),
         "history": lambda d: bench_history(args.runs or 30, d),
         "predict": lambda d: bench_predict(args.runs or 3, d, args.seconds),
         "submit": lambda d: bench_submit(args.runs or 3, d, args.seconds),
