@@ -35,6 +35,10 @@ def generate_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
+class _QueryNeeded(Exception):
+    """The answer is not cached: the database must be asked."""
+
+
 class Authenticator:
     """Maps an Authorization header to an owner, or refuses it."""
 
@@ -46,10 +50,18 @@ class Authenticator:
         self._known: dict[str, tuple[float, str | None]] = {}
 
     def enabled(self) -> bool:
-        return bool(self._static) or self._table_keys_exist()
+        return bool(self._static) or self._table_keys_exist(may_query=True)
 
-    def owner(self, authorization: str | None) -> str:
-        if not self.enabled():
+    def cached_owner(self, authorization: str | None) -> str | None:
+        """What owner() answers when that needs no database query (raising Unauthorized the
+        same way), else None. Lets async callers skip a thread hop on the hot path."""
+        try:
+            return self.owner(authorization, may_query=False)
+        except _QueryNeeded:
+            return None
+
+    def owner(self, authorization: str | None, *, may_query: bool = True) -> str:
+        if not (self._static or self._table_keys_exist(may_query=may_query)):
             return ANONYMOUS
         if not authorization:
             raise Unauthorized("this server requires an API key: send "
@@ -63,26 +75,30 @@ class Authenticator:
         for known, owner in self._static.items():
             if hmac.compare_digest(known, digest):
                 return owner
-        owner = self._table_owner(digest)
+        owner = self._table_owner(digest, may_query=may_query)
         if owner is None:
             raise Unauthorized("unknown or revoked API key",
                                headers={"WWW-Authenticate": "Bearer"})
         return owner
 
-    def _table_keys_exist(self) -> bool:
+    def _table_keys_exist(self, *, may_query: bool) -> bool:
         checked, value = self._table_has_keys
         if time.monotonic() - checked < CACHE_SECONDS:
             return value
+        if not may_query:
+            raise _QueryNeeded
         with self.db.read() as session:
             value = bool(session.scalar(select(exists().select_from(ApiKey))))
         self._table_has_keys = (time.monotonic(), value)
         return value
 
-    def _table_owner(self, digest: str) -> str | None:
+    def _table_owner(self, digest: str, *, may_query: bool) -> str | None:
         with self._lock:
             cached = self._known.get(digest)
         if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
             return cached[1]
+        if not may_query:
+            raise _QueryNeeded
         with self.db.read() as session:
             owner = session.scalar(select(ApiKey.owner).where(ApiKey.key_hash == digest,
                                                               ApiKey.revoked_at.is_(None)))

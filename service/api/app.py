@@ -16,7 +16,8 @@ from service.workers.executor import Executor, NoExecutor
 
 from . import errors
 from .body_limit import BodySizeLimit
-from .deps import AppState, current_owner, plain_parameters
+from .deps import AppState, authorize
+from .fast_predict import FastPredict
 from .json_body import StrictJSONBody
 from .model_cache import ModelCache
 from .request_metrics import RequestMetrics
@@ -70,7 +71,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
                   lifespan=lifespan)
     app.state.dropnet = state
     errors.install(app)
-    # Outermost last: the size limit applies while the strict JSON check reads the body.
+    # Outermost last: the size limit applies while the strict JSON check reads the body, and
+    # the prediction hot path sees the body parsed.
+    app.add_middleware(FastPredict)
     app.add_middleware(StrictJSONBody)
     app.add_middleware(BodySizeLimit, default_limit=settings.max_body_bytes,
                        upload_limit=settings.max_upload_bytes)
@@ -78,9 +81,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
     for module in (health, operations):
         app.include_router(module.router)
     # Every /v1 route needs the caller's key, whether or not it uses the owner itself.
-    for module in (jobs, metrics, predictions, datasets):
-        app.include_router(module.router, dependencies=[Depends(current_owner),
-                                                        Depends(plain_parameters)])
+    for module in (predictions, jobs, metrics, datasets):  # predict first: the hottest path
+        app.include_router(module.router, dependencies=[Depends(authorize)])
     _document_errors(app)
     return app
 

@@ -169,9 +169,11 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     where it must be JSON, 400 where a multipart body may not parse, and 422 everywhere a
     client chooses the input
     (FastAPI's own 422 model, HTTPValidationError, describes a shape we never send)."""
+    from .deps import BEARER_SCHEME
     from .schemas.errors import ErrorResponse
 
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    schema.setdefault("components", {}).setdefault("securitySchemes", {}).update(BEARER_SCHEME)
+    components = schema["components"].setdefault("schemas", {})
     error_schema = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
     components.update(error_schema.pop("$defs", {}))
     components["ErrorResponse"] = error_schema
@@ -186,6 +188,7 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
             body = operation.get("requestBody", {}).get("content", {})
             if path.startswith("/v1/"):
                 statuses |= {"401", "422"}
+                operation["security"] = [{name: []} for name in BEARER_SCHEME]
             if "{" in path:
                 statuses.add("404")
             if body:

@@ -25,6 +25,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .body_limit import BodyTooLarge, reject_too_large
 from .errors import send_error
 
+PARSED_BODY = "dropnet.json"
+"""The scope key under which a strictly parsed JSON body is left for inner layers."""
+
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
@@ -68,36 +71,37 @@ class _StrictDecoding:
         return _NonFinite(literal)
 
 
-def check(body: bytes) -> JSONProblem | None:
-    """The first thing wrong with `body` as strict UTF-8 JSON (RFC 8259), or None."""
+def parse(body: bytes) -> tuple[Any, JSONProblem | None]:
+    """(document, None) for strict UTF-8 JSON (RFC 8259), else (None, the first problem)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
-        return JSONProblem("body", "the body is not UTF-8 text", "json_invalid",
-                           f"byte 0x{body[error.start]:02x} at offset {error.start}")
+        return None, JSONProblem("body", "the body is not UTF-8 text", "json_invalid",
+                                 f"byte 0x{body[error.start]:02x} at offset {error.start}")
     decoding = _StrictDecoding()
     try:
         document = json.loads(text, object_pairs_hook=decoding.object_pairs,
                               parse_constant=decoding.constant)
     except RecursionError:
-        return JSONProblem("body", "the document is nested too deeply", "json_too_deep")
+        return None, JSONProblem("body", "the document is nested too deeply", "json_too_deep")
     except json.JSONDecodeError as error:
-        return JSONProblem("body", f"not valid JSON: {error.msg} at line {error.lineno} column "
-                           f"{error.colno}", "json_invalid")
+        return None, JSONProblem("body", f"not valid JSON: {error.msg} at line {error.lineno} "
+                                 f"column {error.colno}", "json_invalid")
     if decoding.duplicate is not None:
         container, key = decoding.duplicate
         path, _ = _find(document, lambda value: value is container) or ("", None)
-        return JSONProblem(_join(path, key), f"duplicate key {key!r}", "json_duplicate_key")
+        return None, JSONProblem(_join(path, key), f"duplicate key {key!r}",
+                                 "json_duplicate_key")
     if decoding.non_finite:
         path, value = _find(document, lambda value: isinstance(value, _NonFinite)) or ("", None)
-        return JSONProblem(path or "body", "NaN and Infinity are not JSON numbers",
-                           "json_invalid", getattr(value, "literal", None))
+        return None, JSONProblem(path or "body", "NaN and Infinity are not JSON numbers",
+                                 "json_invalid", getattr(value, "literal", None))
     if _SURROGATE_ESCAPE.search(text):
         found = _find(document, _has_lone_surrogate, keys=True)
         if found is not None:
-            return JSONProblem(found[0] or "body", "a \\u escape encodes half of a surrogate "
-                               "pair, which is not a character", "json_invalid")
-    return None
+            return None, JSONProblem(found[0] or "body", "a \\u escape encodes half of a "
+                                     "surrogate pair, which is not a character", "json_invalid")
+    return document, None
 
 
 def _has_lone_surrogate(value: Any) -> bool:
@@ -166,10 +170,13 @@ class StrictJSONBody:
             await reject_too_large(send, error.limit)
             return
         body = b"".join(chunks)
-        problem = check(body) if body else None
-        if problem is not None:
-            await send_error(send, 422, "invalid_json", problem.message, [problem.as_dict()])
-            return
+        if body:
+            document, problem = parse(body)
+            if problem is not None:
+                await send_error(send, 422, "invalid_json", problem.message,
+                                 [problem.as_dict()])
+                return
+            scope[PARSED_BODY] = document  # parsed once: FastPredict reads it from here
         replayed = False
 
         async def replay() -> Message:

@@ -8,6 +8,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.telemetry import REQUEST_SECONDS
 
+ROUTE_TEMPLATE = "dropnet.route"
+"""Scope key for the route template of a request answered below the router (FastPredict)."""
+
 
 class RequestMetrics:
     def __init__(self, app: ASGIApp) -> None:
@@ -29,7 +32,7 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", "unmatched")
+            template = scope.get(ROUTE_TEMPLATE) or getattr(scope.get("route"), "path",
+                                                            "unmatched")
             REQUEST_SECONDS.labels(scope["method"], template, str(status)).observe(
                 time.perf_counter() - start)
