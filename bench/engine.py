@@ -50,6 +50,7 @@ def dropnet_step(workload) -> Callable[[], None]:  # type: ignore[no-untyped-def
     from service.engine.losses import get_loss
     from service.engine.network import build_network
     from service.engine.optimizers import build_optimizer
+    from service.engine.training import train_step
 
     reference = sys.modules["torch_reference"]
     network = build_network(workload.layers, workload.input_shape, seed=0, dtype="float32")
@@ -60,13 +61,9 @@ def dropnet_step(workload) -> Callable[[], None]:  # type: ignore[no-untyped-def
         return infer
     loss = get_loss("cross_entropy")
     optimizer = build_optimizer({"type": "sgd", "learning_rate": 0.01})
-    params, grads = network.parameters(), network.grads()
 
-    def step() -> None:
-        logits = network.forward(x, training=True, logits=True)
-        _, dlogits = loss.value_and_grad(logits, y)
-        network.backward(dlogits, logits=True)
-        optimizer.step(params, grads, 0.01)
+    def step() -> None:  # exactly what the training loop runs per iteration
+        train_step(network, loss, optimizer, x, y, 0.01)
     return step
 
 

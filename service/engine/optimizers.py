@@ -24,11 +24,18 @@ from .specs import call_with_spec
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
 
 
+CHUNK = 1 << 18
+"""Elements updated at a time: each chunk's temporaries stay in a 1 MiB scratch buffer (in
+the L2 cache), so an update streams every parameter and gradient through memory once instead
+of writing and re-reading a full-size temporary."""
+
+
 class Optimizer(abc.ABC):
-    """Updates `params` in place from `grads` (dicts with the same keys)."""
+    """Updates `params` in place from `grads` (dicts with the same keys), chunk by chunk."""
 
     name: ClassVar[str]
-    slots: ClassVar[tuple[str, ...]] = ()
+    slots: tuple[str, ...] = ()
+    """The per-parameter state arrays this optimizer keeps (e.g. momentum's velocity)."""
 
     def __init__(self, learning_rate: float, weight_decay: float = 0.0) -> None:
         self.learning_rate = validation.number(
@@ -38,31 +45,42 @@ class Optimizer(abc.ABC):
                                               maximum=1.0)
         self.steps = 0
         self.state: dict[str, dict[str, np.ndarray]] = {slot: {} for slot in self.slots}
-        self._scratch: dict[str, np.ndarray] = {}
+        self._scratch: dict[tuple[str, str], np.ndarray] = {}
 
     def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], lr: float) -> None:
         """One update of every parameter with learning rate `lr`."""
         self.steps += 1
         for key, weight in params.items():
-            self._update(key, weight, self._effective_grad(key, weight, grads[key]), lr)
+            self._update_parameter(key, weight, grads[key], lr)
+
+    def _update_parameter(self, key: str, weight: np.ndarray, grad: np.ndarray,
+                          lr: float) -> None:
+        flat_weight = weight.reshape(-1)  # parameters are contiguous: views, not copies
+        flat_grad = grad.reshape(-1)
+        slots = {slot: self._slot(slot, key, weight).reshape(-1) for slot in self.slots}
+        decay = self.weight_decay if key.endswith("weight") else 0.0
+        for start in range(0, flat_weight.size, CHUNK):
+            stop = min(start + CHUNK, flat_weight.size)
+            w = flat_weight[start:stop]
+            g = flat_grad[start:stop]
+            if decay:  # coupled L2: g + decay * w
+                g = np.multiply(w, w.dtype.type(decay), out=self._chunk("decay", w))
+                g += flat_grad[start:stop]
+            self._update(w, g, {slot: array[start:stop] for slot, array in slots.items()},
+                         lr, self._chunk("step", w))
 
     @abc.abstractmethod
-    def _update(self, key: str, weight: np.ndarray, grad: np.ndarray, lr: float) -> None: ...
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], lr: float,
+                scratch: np.ndarray) -> None:
+        """Update the 1-D chunk `w` in place from its gradient `g` and state chunks;
+        `scratch` is a buffer of the same size for temporaries."""
 
-    def _effective_grad(self, key: str, weight: np.ndarray, grad: np.ndarray) -> np.ndarray:
-        if self.weight_decay == 0.0 or not key.endswith("weight"):
-            return grad
-        decayed = np.multiply(weight, weight.dtype.type(self.weight_decay),
-                              out=self._buffer("decay", key, weight))
-        decayed += grad
-        return decayed
-
-    def _buffer(self, name: str, key: str, like: np.ndarray) -> np.ndarray:
-        full = f"{name}/{key}"
-        array = self._scratch.get(full)
+    def _chunk(self, name: str, like: np.ndarray) -> np.ndarray:
+        key = (name, like.dtype.str)
+        array = self._scratch.get(key)
         if array is None:
-            array = self._scratch[full] = np.empty_like(like)
-        return array
+            array = self._scratch[key] = np.empty(CHUNK, dtype=like.dtype)
+        return array[: like.size]
 
     def _slot(self, slot: str, key: str, like: np.ndarray) -> np.ndarray:
         array = self.state[slot].get(key)
@@ -105,20 +123,23 @@ class SGD(Optimizer):
             raise SpecError("nesterov needs momentum", field="nesterov",
                             expected="momentum > 0 with nesterov", received=nesterov)
         self.nesterov = nesterov
+        self.slots = ("velocity",) if self.momentum else ()
+        self.state = {slot: {} for slot in self.slots}
 
-    def _update(self, key: str, weight: np.ndarray, grad: np.ndarray, lr: float) -> None:
-        direction = grad
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], lr: float,
+                scratch: np.ndarray) -> None:
+        dtype = w.dtype.type
+        direction = g
         if self.momentum:
-            velocity = self._slot("velocity", key, weight)
-            velocity *= weight.dtype.type(self.momentum)
-            velocity += grad
+            velocity = state["velocity"]
+            velocity *= dtype(self.momentum)
+            velocity += g
             direction = velocity
-            if self.nesterov:
-                direction = np.multiply(velocity, weight.dtype.type(self.momentum),
-                                        out=self._buffer("nesterov", key, weight))
-                direction += grad
-        step = np.multiply(direction, weight.dtype.type(lr), out=self._buffer("step", key, weight))
-        weight -= step
+            if self.nesterov:  # g + momentum * v
+                direction = np.multiply(velocity, dtype(self.momentum), out=scratch)
+                direction += g
+        np.multiply(direction, dtype(lr), out=scratch)
+        w -= scratch
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}
@@ -133,11 +154,12 @@ class Adagrad(Optimizer):
         super().__init__(learning_rate, weight_decay)
         self.epsilon = validation.number(epsilon, "epsilon", exclusive_minimum=0.0, maximum=1.0)
 
-    def _update(self, key: str, weight: np.ndarray, grad: np.ndarray, lr: float) -> None:
-        sum_squares = self._slot("sum_squares", key, weight)
-        step = np.multiply(grad, grad, out=self._buffer("step", key, weight))
-        sum_squares += step
-        _scaled_step(weight, grad, sum_squares, lr, self.epsilon, step)
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], lr: float,
+                scratch: np.ndarray) -> None:
+        sum_squares = state["sum_squares"]
+        np.multiply(g, g, out=scratch)
+        sum_squares += scratch
+        _scaled_step(w, g, sum_squares, lr, self.epsilon, scratch)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "epsilon": self.epsilon}
@@ -153,13 +175,14 @@ class RMSprop(Optimizer):
         self.rho = validation.number(rho, "rho", minimum=0.0, exclusive_maximum=1.0)
         self.epsilon = validation.number(epsilon, "epsilon", exclusive_minimum=0.0, maximum=1.0)
 
-    def _update(self, key: str, weight: np.ndarray, grad: np.ndarray, lr: float) -> None:
-        mean_square = self._slot("mean_square", key, weight)
-        mean_square *= weight.dtype.type(self.rho)
-        step = np.multiply(grad, grad, out=self._buffer("step", key, weight))
-        step *= weight.dtype.type(1.0 - self.rho)
-        mean_square += step
-        _scaled_step(weight, grad, mean_square, lr, self.epsilon, step)
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], lr: float,
+                scratch: np.ndarray) -> None:
+        mean_square = state["mean_square"]
+        mean_square *= w.dtype.type(self.rho)
+        np.multiply(g, g, out=scratch)
+        scratch *= w.dtype.type(1.0 - self.rho)
+        mean_square += scratch
+        _scaled_step(w, g, mean_square, lr, self.epsilon, scratch)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "rho": self.rho, "epsilon": self.epsilon}
@@ -176,41 +199,41 @@ class Adam(Optimizer):
         self.beta2 = validation.number(beta2, "beta2", minimum=0.0, exclusive_maximum=1.0)
         self.epsilon = validation.number(epsilon, "epsilon", exclusive_minimum=0.0, maximum=1.0)
 
-    def _update(self, key: str, weight: np.ndarray, grad: np.ndarray, lr: float) -> None:
-        dtype = weight.dtype.type
-        m = self._slot("m", key, weight)
-        v = self._slot("v", key, weight)
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], lr: float,
+                scratch: np.ndarray) -> None:
+        dtype = w.dtype.type
+        m, v = state["m"], state["v"]
         m *= dtype(self.beta1)
-        step = np.multiply(grad, dtype(1.0 - self.beta1), out=self._buffer("step", key, weight))
-        m += step
+        np.multiply(g, dtype(1.0 - self.beta1), out=scratch)
+        m += scratch
         v *= dtype(self.beta2)
-        np.multiply(grad, grad, out=step)
-        step *= dtype(1.0 - self.beta2)
-        v += step
+        np.multiply(g, g, out=scratch)
+        scratch *= dtype(1.0 - self.beta2)
+        v += scratch
         bias1 = 1.0 - self.beta1**self.steps
         bias2 = 1.0 - self.beta2**self.steps
         # w -= lr/bias1 * m / (sqrt(v)/sqrt(bias2) + eps)
-        np.sqrt(v, out=step)
-        step *= dtype(1.0 / np.sqrt(bias2))
-        step += dtype(self.epsilon)
-        np.divide(m, step, out=step)
-        step *= dtype(lr / bias1)
-        weight -= step
+        np.sqrt(v, out=scratch)
+        scratch *= dtype(1.0 / np.sqrt(bias2))
+        scratch += dtype(self.epsilon)
+        np.divide(m, scratch, out=scratch)
+        scratch *= dtype(lr / bias1)
+        w -= scratch
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "beta1": self.beta1, "beta2": self.beta2,
                 "epsilon": self.epsilon}
 
 
-def _scaled_step(weight: np.ndarray, grad: np.ndarray, accumulator: np.ndarray, lr: float,
+def _scaled_step(w: np.ndarray, g: np.ndarray, accumulator: np.ndarray, lr: float,
                  epsilon: float, scratch: np.ndarray) -> None:
     """w -= lr * g / (sqrt(accumulator) + eps), using `scratch` for the intermediate."""
-    dtype = weight.dtype.type
+    dtype = w.dtype.type
     np.sqrt(accumulator, out=scratch)
     scratch += dtype(epsilon)
-    np.divide(grad, scratch, out=scratch)
+    np.divide(g, scratch, out=scratch)
     scratch *= dtype(lr)
-    weight -= scratch
+    w -= scratch
 
 
 _BY_NAME: dict[str, type[Optimizer]] = {cls.name: cls for cls in (SGD, Adagrad, RMSprop, Adam)}

@@ -19,9 +19,9 @@ import numpy as np
 from . import checkpoint as checkpoint_file
 from . import validation
 from .errors import NonFiniteLossError, SpecError
-from .losses import LOSSES, get_loss
+from .losses import LOSSES, Loss, get_loss
 from .network import Network
-from .optimizers import build_optimizer
+from .optimizers import Optimizer, build_optimizer
 from .schedules import build_dropout_schedule, build_lr_schedule
 from .specs import call_with_spec
 
@@ -86,6 +86,21 @@ class TrainingConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def train_step(network: Network, loss: Loss, optimizer: Optimizer, x: np.ndarray,
+               y: np.ndarray, lr: float) -> float:
+    """One training step on the batch (x, y): forward in training mode, loss, backward, and
+    the update; returns the batch loss. A non-finite loss leaves the weights untouched."""
+    fused = loss.fuses_softmax
+    outputs = network.forward(x, training=True, logits=fused)
+    value, grad = loss.value_and_grad(outputs, y)
+    if not math.isfinite(value):
+        return value
+    network.backward(grad, logits=fused)
+    optimizer.step(network.parameters(), network.grads(), lr)
+    network.apply_constraints()
+    return value
 
 
 class BatchSampler:
@@ -188,18 +203,14 @@ class Trainer:
         lr = self.lr_schedule(t, self.optimizer.learning_rate, total)
         indices = self.sampler.next()
         np.take(self.x_train, indices, axis=0, out=self._batch)
-        fused = self.loss.fuses_softmax
-        outputs = network.forward(self._batch, training=True, logits=fused)
-        value, grad = self.loss.value_and_grad(outputs, self.y_train[indices])
+        value = train_step(network, self.loss, self.optimizer, self._batch,
+                           self.y_train[indices], lr)
         now = time.time()
         records.append(MetricRecord(step, "learning_rate", lr, now))
         records.append(MetricRecord(step, "dropout_rate", rates[0] if rates else 0.0, now))
         if not math.isfinite(value):
             raise NonFiniteLossError(step, value)
         records.append(MetricRecord(step, "batch_loss", value, now))
-        network.backward(grad, logits=fused)
-        self.optimizer.step(network.parameters(), network.grads(), lr)
-        network.apply_constraints()
         self.iteration = step
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:

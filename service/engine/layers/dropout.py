@@ -15,19 +15,22 @@ from .. import validation
 from ..errors import SpecError
 from .base import Layer, Shape
 
-_TWO_32 = 2**32
+_LEVELS = 2**16
 
 
 def bernoulli_keep_mask(rng: np.random.Generator, shape: Shape, keep: float) -> np.ndarray:
     """A boolean array of `shape`, each entry True with probability `keep`.
 
-    Draws 32 random bits per entry straight from the bit generator (twice as fast as drawing
-    floats), so `keep` is resolved to 2**-32.
+    Draws 16 random bits per entry straight from the bit generator (four entries per 64-bit
+    draw, about 4x faster than drawing floats), so `keep` is resolved to 2**-16: the
+    probability used is round(keep * 65536) / 65536, within 8e-6 of `keep`.
     """
     count = math.prod(shape)
-    threshold = np.uint32(min(round(keep * _TWO_32), _TWO_32 - 1))
-    bits = rng.bit_generator.random_raw((count + 1) // 2).view(np.uint32)[:count]
-    return (bits < threshold).reshape(shape)
+    threshold = round(keep * _LEVELS)
+    bits = rng.bit_generator.random_raw((count + 3) // 4).view(np.uint16)[:count]
+    if threshold >= _LEVELS:  # a rate below 2**-17 rounds to "keep everything"
+        return np.ones(shape, dtype=bool)
+    return (bits < np.uint16(threshold)).reshape(shape)
 
 
 class DropoutBase(Layer):
