@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from . import validation
-from .layers.activations import log_softmax, softmax
+from .layers.activations import log_softmax
 
 LOSSES = ("cross_entropy", "mse")
 
@@ -42,10 +42,12 @@ class CrossEntropy(Loss):
     def value_and_grad(self, outputs: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
         n = outputs.shape[0]
         rows = np.arange(n)
-        grad = softmax(outputs)
         shifted = outputs - outputs.max(axis=1, keepdims=True)
-        log_norm = np.log(np.exp(shifted).sum(axis=1))
-        value = float(np.mean(log_norm - shifted[rows, labels], dtype=np.float64))
+        grad = np.exp(shifted)
+        sums = grad.sum(axis=1, keepdims=True)
+        # mean of logsumexp(z) - z[y] = log(sum(exp(shifted))) - shifted[y]
+        value = float(np.mean(np.log(sums[:, 0]) - shifted[rows, labels], dtype=np.float64))
+        grad /= sums  # softmax(z)
         grad[rows, labels] -= 1.0
         grad *= grad.dtype.type(1.0 / n)
         return value, grad

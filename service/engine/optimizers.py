@@ -55,10 +55,19 @@ class Optimizer(abc.ABC):
 
     def _update_parameter(self, key: str, weight: np.ndarray, grad: np.ndarray,
                           lr: float) -> None:
+        decay = self.weight_decay if key.endswith("weight") else 0.0
+        if weight.size <= CHUNK:  # one chunk: no slicing (small networks are overhead-bound)
+            if decay:
+                decayed = np.multiply(weight, weight.dtype.type(decay),
+                                      out=self._chunk("decay", weight, weight.shape))
+                grad = np.add(decayed, grad, out=decayed)
+            self._update(weight, grad, {slot: self._slot(slot, key, weight)
+                                        for slot in self.slots},
+                         lr, self._chunk("step", weight, weight.shape))
+            return
         flat_weight = weight.reshape(-1)  # parameters are contiguous: views, not copies
         flat_grad = grad.reshape(-1)
         slots = {slot: self._slot(slot, key, weight).reshape(-1) for slot in self.slots}
-        decay = self.weight_decay if key.endswith("weight") else 0.0
         for start in range(0, flat_weight.size, CHUNK):
             stop = min(start + CHUNK, flat_weight.size)
             w = flat_weight[start:stop]
@@ -75,12 +84,15 @@ class Optimizer(abc.ABC):
         """Update the 1-D chunk `w` in place from its gradient `g` and state chunks;
         `scratch` is a buffer of the same size for temporaries."""
 
-    def _chunk(self, name: str, like: np.ndarray) -> np.ndarray:
+    def _chunk(self, name: str, like: np.ndarray,
+               shape: tuple[int, ...] | None = None) -> np.ndarray:
+        """Scratch for `like`'s elements (1-D, or `shape`), from one CHUNK-sized buffer."""
         key = (name, like.dtype.str)
         array = self._scratch.get(key)
         if array is None:
             array = self._scratch[key] = np.empty(CHUNK, dtype=like.dtype)
-        return array[: like.size]
+        scratch = array[: like.size]
+        return scratch if shape is None else scratch.reshape(shape)
 
     def _slot(self, slot: str, key: str, like: np.ndarray) -> np.ndarray:
         array = self.state[slot].get(key)

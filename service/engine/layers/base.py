@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import abc
-from collections import OrderedDict
 from typing import Any, ClassVar
 
 import numpy as np
@@ -22,21 +21,22 @@ class BufferPool:
     """
 
     def __init__(self, per_name: int = 4) -> None:
-        self._arrays: OrderedDict[tuple[str, Shape, str], np.ndarray] = OrderedDict()
+        self._arrays: dict[tuple[str, Shape, np.dtype], np.ndarray] = {}
         self._per_name = per_name
 
     def get(self, name: str, shape: Shape, dtype: np.dtype) -> np.ndarray:
-        """An uninitialised array of `shape` and `dtype`, the same object for the same key."""
-        key = (name, tuple(shape), np.dtype(dtype).str)
+        """An uninitialised array of `shape` and `dtype`, the same object for the same key.
+
+        A hit is one dict lookup (this runs a dozen times per training step); on a miss past
+        `per_name` shapes, the oldest array of that name goes.
+        """
+        key = (name, shape, dtype)
         array = self._arrays.get(key)
         if array is None:
             same_name = [k for k in self._arrays if k[0] == name]
             if len(same_name) >= self._per_name:
                 del self._arrays[same_name[0]]
-            array = np.empty(shape, dtype=dtype)
-            self._arrays[key] = array
-        else:
-            self._arrays.move_to_end(key)
+            array = self._arrays[key] = np.empty(shape, dtype=dtype)
         return array
 
     def clear(self) -> None:
