@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import os
 import queue
 import signal
 import threading
@@ -26,6 +27,7 @@ from .orphan import stop_when_orphaned
 log = logging.getLogger(__name__)
 
 _CONTEXT = multiprocessing.get_context("spawn")
+WORKER_NICENESS = 10
 
 
 class LocalExecutor:
@@ -116,6 +118,8 @@ def worker_main(settings_data: dict[str, Any], doorbell: Any, stop: Any) -> None
 
     settings = Settings(**settings_data)
     configure_logging(settings)
+    # Training is batch work; the API beside it answers people: it gets the CPU first.
+    os.nice(WORKER_NICENESS)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the server, which stops us
     shutdown = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: shutdown.set())
