@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .errors import ErrorDetail, InvalidInput
@@ -54,6 +55,23 @@ def lookup(session: Session, *, owner: str, endpoint: str, key: str,
             "key for a new request", type="idempotency_mismatch", received=key)])
     return StoredResponse(record.status_code or 200, json.loads(record.response_body or "null"),
                           record.resource_location)
+
+
+def remember_or_replay(session: Session, *, owner: str, endpoint: str, key: str, digest: str,
+                       response: StoredResponse) -> StoredResponse | None:
+    """Remember `response` under the key and return None (the caller then commits), or, when
+    a concurrent identical request remembered its own first, roll this transaction back and
+    return that response to replay."""
+    try:
+        remember(session, owner=owner, endpoint=endpoint, key=key, digest=digest,
+                 response=response)
+        return None
+    except IntegrityError:
+        session.rollback()
+        stored = lookup(session, owner=owner, endpoint=endpoint, key=key, digest=digest)
+        if stored is None:
+            raise
+        return stored
 
 
 def remember(session: Session, *, owner: str, endpoint: str, key: str, digest: str,

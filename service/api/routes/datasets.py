@@ -12,7 +12,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator
 from sqlalchemy import delete as sql_delete
-from sqlalchemy.exc import IntegrityError
 
 from service import idempotency
 from service.datasets.uploads import UploadLimits, parse_upload
@@ -25,6 +24,7 @@ from service.store.models import DatasetRecord
 
 from .. import cursors
 from ..deps import AppState, Owner, ReadSession, SettingsDep, StateDep, WriteSession
+from ..replay import replayed
 from ..schemas.datasets import BuiltinDatasetsPublic, DatasetPublic, DatasetsPublic
 from ..schemas.errors import responses
 
@@ -82,7 +82,7 @@ def _store_upload(state: AppState, owner: str, data: bytes, filename: str, name:
             stored = idempotency.lookup(session, owner=owner, endpoint=ENDPOINT_UPLOAD, key=key,
                                         digest=digest)
             if stored is not None:
-                return _replay(stored)
+                return replayed(stored)
         record = DatasetRecord(
             id=uuid.uuid4().hex, owner=owner, name=name or filename[:200],
             source_format=parsed.source_format, n_train=len(dataset.x_train),
@@ -94,26 +94,13 @@ def _store_upload(state: AppState, owner: str, data: bytes, filename: str, name:
         body = DatasetPublic.from_row(record).model_dump(mode="json")
         location = f"/v1/datasets/{record.id}"
         if key is not None:
-            try:
-                idempotency.remember(session, owner=owner, endpoint=ENDPOINT_UPLOAD, key=key,
-                                     digest=digest,
-                                     response=idempotency.StoredResponse(201, body, location))
-            except IntegrityError:
-                session.rollback()
-                stored = idempotency.lookup(session, owner=owner, endpoint=ENDPOINT_UPLOAD,
-                                            key=key, digest=digest)
-                if stored is None:
-                    raise
-                return _replay(stored)
+            stored = idempotency.remember_or_replay(
+                session, owner=owner, endpoint=ENDPOINT_UPLOAD, key=key, digest=digest,
+                response=idempotency.StoredResponse(201, body, location))
+            if stored is not None:  # a concurrent identical request won the race
+                return replayed(stored)
         session.commit()
     return JSONResponse(body, status_code=201, headers={"Location": location})
-
-
-def _replay(stored: idempotency.StoredResponse) -> JSONResponse:
-    headers = {"Idempotent-Replayed": "true"}
-    if stored.location:
-        headers["Location"] = stored.location
-    return JSONResponse(stored.body, status_code=stored.status_code, headers=headers)
 
 
 @router.get("", response_model=DatasetsPublic, responses=responses(401, 422))

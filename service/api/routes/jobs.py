@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
 
 from service import idempotency
 from service.errors import Conflict
@@ -17,6 +16,7 @@ from service.store.models import TrainedModel
 
 from .. import cursors
 from ..deps import Owner, ReadSession, SettingsDep, StateDep, WriteSession
+from ..replay import replayed
 from ..schemas.errors import responses
 from ..schemas.jobs import AttemptPublic, AttemptsPublic, JobPublic, JobsPublic, JobStatus
 
@@ -39,34 +39,22 @@ def submit_job(spec: JobSpec, owner: Owner, state: StateDep,
             stored = idempotency.lookup(session, owner=owner, endpoint=ENDPOINT_SUBMIT,
                                         key=key, digest=digest)
             if stored is not None:
-                return _replay(stored)
+                return replayed(stored)
         job = submission.submit(session, spec, owner=owner, settings=state.settings)
         location = f"/v1/jobs/{job.id}"
         if key is not None:
             response = idempotency.StoredResponse(
                 201, JobPublic.from_row(job).model_dump(mode="json"), location)
-            try:
-                idempotency.remember(session, owner=owner, endpoint=ENDPOINT_SUBMIT, key=key,
-                                     digest=digest, response=response)
-            except IntegrityError:  # a concurrent identical request won the race: replay it
-                session.rollback()
-                stored = idempotency.lookup(session, owner=owner, endpoint=ENDPOINT_SUBMIT,
-                                            key=key, digest=digest)
-                if stored is None:
-                    raise
-                return _replay(stored)
+            stored = idempotency.remember_or_replay(session, owner=owner,
+                                                    endpoint=ENDPOINT_SUBMIT, key=key,
+                                                    digest=digest, response=response)
+            if stored is not None:  # a concurrent identical request won the race
+                return replayed(stored)
         session.commit()
     state.executor.notify(job.id)
     # Serialised after the commit: on SQLite the write lock is released at the commit.
     body = JobPublic.from_row(job).model_dump(mode="json")
     return JSONResponse(body, status_code=201, headers={"Location": location})
-
-
-def _replay(stored: idempotency.StoredResponse) -> JSONResponse:
-    headers = {"Idempotent-Replayed": "true"}
-    if stored.location:
-        headers["Location"] = stored.location
-    return JSONResponse(stored.body, status_code=stored.status_code, headers=headers)
 
 
 @router.get("", response_model=JobsPublic, responses=responses(401, 422))
