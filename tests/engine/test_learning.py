@@ -44,9 +44,10 @@ def test_small_cnn_reaches_98_percent_on_digit_images():
         {"type": "dense", "units": 10, "activation": "softmax"},
     ], (1, 8, 8), seed=0)
     metrics = final(network, images, {
-        "iterations": 2000, "batch_size": 64, "eval_every": 2000,
-        "optimizer": {"type": "adam", "learning_rate": 0.002},
+        "iterations": 3000, "batch_size": 32, "eval_every": 3000,
+        "optimizer": {"type": "adam", "learning_rate": 0.001},
         "lr_schedule": {"type": "cosine"}})
+    # 449 test images: >= 98 % is at most 8 mistakes (seeds 0-3 made 6, 8, 8 and 7).
     assert metrics["test_accuracy"] >= 0.98
 
 
