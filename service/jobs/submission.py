@@ -6,7 +6,6 @@ import math
 import uuid
 from typing import Any
 
-from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from service.config import Settings
@@ -37,7 +36,7 @@ def submit(session: Session, spec: JobSpec, *, owner: str, settings: Settings) -
     job = Job(id=new_id(), owner=owner, name=spec.name, status=job_rows.QUEUED,
               spec=filled.stored(), dataset_id=facts.dataset_id,
               total_iterations=spec.training.iterations, latest_metrics={})
-    if _queue_full(session, owner, settings.max_queued_jobs_per_owner):
+    if job_rows.count_active(session, owner) >= settings.max_queued_jobs_per_owner:
         raise TooManyJobs(
             f"{settings.max_queued_jobs_per_owner} jobs are already queued or running for this "
             "owner; retry when some have finished",
@@ -46,24 +45,6 @@ def submit(session: Session, spec: JobSpec, *, owner: str, settings: Settings) -
     session.add(job)
     session.flush()
     return job
-
-
-def _queue_full(session: Session, owner: str, limit: int) -> bool:
-    """Whether `owner` has `limit` jobs queued or running.
-
-    Counting an owner's jobs reads each of their rows (finished ones included), so count every
-    owner's active jobs first, from the status index alone; only when that total reaches the
-    limit count the owner's, stopping at the limit.
-    """
-    connection = session.connection()  # Core: the ORM layer costs more than the query here
-    if connection.scalar(_COUNT_ACTIVE) < limit:
-        return False
-    owned = select(Job.id).where(Job.owner == owner, _ACTIVE).limit(limit).subquery()
-    return connection.scalar(select(func.count()).select_from(owned)) >= limit
-
-
-_ACTIVE = or_(*(Job.status == status for status in job_rows.ACTIVE))
-_COUNT_ACTIVE = select(func.count()).select_from(Job).where(_ACTIVE)
 
 
 def check(session: Session, spec: JobSpec, *, owner: str | None,

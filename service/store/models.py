@@ -63,6 +63,7 @@ class Job(Base):
 
     __table_args__ = (
         Index("ix_jobs_owner_created", "owner", "created_at", "id"),
+        Index("ix_jobs_owner_status", "owner", "status"),
         Index("ix_jobs_status_created", "status", "created_at"),
         Index("ix_jobs_status_lease", "status", "lease_expires_at"),
     )
