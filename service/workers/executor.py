@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any, Protocol
 
 
@@ -24,7 +25,8 @@ class NoExecutor:
     """Queues jobs without running them (an API-only process, e.g. workers=0 in tests)."""
 
     def __init__(self) -> None:
-        self.notified: list[str] = []
+        self.notified: deque[str] = deque(maxlen=1024)
+        """The latest job ids rung for (bounded: an API-only server runs for months)."""
 
     def start(self) -> None:
         pass

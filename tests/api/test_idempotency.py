@@ -81,7 +81,7 @@ def test_a_retried_job_submission_gets_the_first_response(client: TestClient,
     assert again.headers["location"] == first.headers["location"]
     assert again.headers["idempotent-replayed"] == "true"
     assert "idempotent-replayed" not in first.headers
-    assert job_count(client) == 1 and executor.notified == [first.json()["id"]]
+    assert job_count(client) == 1 and list(executor.notified) == [first.json()["id"]]
 
 
 def test_the_same_spec_written_differently_is_the_same_request(client: TestClient) -> None:
@@ -151,7 +151,7 @@ def test_concurrent_identical_submissions_create_one_job(client: TestClient, exe
     assert sum(r.headers.get("idempotent-replayed") == "true" for r in responses) == \
         CONCURRENT - 1
     assert job_count(client) == 1
-    assert executor.notified == [responses[0].json()["id"]]
+    assert list(executor.notified) == [responses[0].json()["id"]]
     assert slow_remember  # the race was run through the key's storage at least once
 
 

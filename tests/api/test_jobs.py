@@ -28,7 +28,7 @@ def test_submit_returns_201_with_location_and_the_spec_with_defaults(client, exe
     assert training["sampling"] == "epoch" and training["loss"] == "cross_entropy"
     assert training["checkpoint"]["every_iterations"] >= 1
     assert training["lr_schedule"] == {"type": "constant"}
-    assert executor.notified == [job["id"]]
+    assert list(executor.notified) == [job["id"]]
     assert client.get(response.headers["location"]).json()["id"] == job["id"]
 
 
