@@ -35,6 +35,7 @@ import numpy as np
 from service.engine import validation
 from service.engine.datasets import SPLIT_PARAMETERS, Dataset, train_test_split
 from service.engine.errors import SpecError
+from service.engine.npz import MAX_HEADER_BYTES, read_npy, read_npy_header
 from service.errors import ErrorDetail, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ ZIP_MAGIC = b"PK\x03\x04"
 EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 NPZ_MEMBERS = ("x_train.npy", "y_train.npy", "x_test.npy", "y_test.npy")
 MAX_NAME_CHARS = 200
-MAX_NPY_HEADER_BYTES = 10_000  # np.load's own default limit
+MAX_NPY_HEADER_BYTES = MAX_HEADER_BYTES
 DEFAULT_LABEL_COLUMN = "label"
 
 # Members this small may compress as well as they like: they cannot expand to anything harmful,
@@ -284,15 +285,12 @@ def _read_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> _NpyHeader:
         with archive.open(info) as stream:
             prefix = io.BytesIO(stream.read(min(info.file_size, _NPY_PREFIX_BYTES)))
         version = np.lib.format.read_magic(prefix)
-        if version == (1, 0):
-            read_header = np.lib.format.read_array_header_1_0
-        elif version == (2, 0):
-            read_header = np.lib.format.read_array_header_2_0
-        else:
+        if version not in ((1, 0), (2, 0)):
             raise _invalid(path, "unsupported .npy format version", expected="1.0 or 2.0",
                            received=f"{version[0]}.{version[1]}")
+        prefix.seek(0)
     try:
-        shape, _, dtype = read_header(prefix, max_header_size=MAX_NPY_HEADER_BYTES)
+        shape, _, dtype = read_npy_header(prefix, max_header_size=MAX_NPY_HEADER_BYTES)
     except Exception as error:  # numpy runs the header text through ast and tokenize
         raise _invalid(path, "the .npy header cannot be parsed", expected="a header written "
                        "by numpy.save: {'descr': ..., 'fortran_order': ..., 'shape': ...}",
@@ -353,8 +351,7 @@ def _check_shapes(headers: dict[str, _NpyHeader], limits: UploadLimits) -> None:
 
 def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
     with _reading("file." + info.filename.removesuffix(".npy")), archive.open(info) as stream:
-        return np.lib.format.read_array(stream, allow_pickle=False,
-                                        max_header_size=MAX_NPY_HEADER_BYTES)
+        return read_npy(stream, max_header_size=MAX_NPY_HEADER_BYTES)
 
 
 def _features(values: np.ndarray, key: str) -> np.ndarray:

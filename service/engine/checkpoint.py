@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import io
 import json
-import zipfile
 from typing import Any
 
 import numpy as np
 
 from .network import Network, build_network
+from .npz import load_npz
 
 META_KEY = "__meta__"
 MODEL_FORMAT = "dropnet.model"
@@ -38,11 +38,9 @@ def pack(meta: dict[str, Any], arrays: dict[str, np.ndarray], *, compress: bool 
 def unpack(data: bytes, *, expected_format: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """(meta, arrays) from pack()'s bytes; CorruptFileError if they are anything else."""
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
+        arrays = load_npz(data)
         meta = json.loads(arrays.pop(META_KEY).tobytes().decode())
-    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile,
-            UnicodeDecodeError) as error:
+    except (OSError, ValueError, KeyError) as error:
         raise CorruptFileError(f"not a {expected_format} file: {error}") from None
     if not isinstance(meta, dict) or meta.get("format") != expected_format:
         received = meta.get("format") if isinstance(meta, dict) else meta

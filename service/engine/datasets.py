@@ -24,6 +24,7 @@ import numpy as np
 
 from . import validation
 from .errors import SpecError
+from .npz import load_npz
 
 DATA_DIR = Path(__file__).parent / "data"
 DIGITS_PATH = DATA_DIR / "digits.npz"
@@ -316,8 +317,8 @@ def _stratified_indices(
 @functools.lru_cache(maxsize=1)
 def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     """The shipped digits, read-only: images (1797, 8, 8) uint8 in 0..16, labels (1797,) uint8."""
-    with np.load(DIGITS_PATH, allow_pickle=False) as archive:
-        images, labels = archive["images"], archive["labels"]
+    archive = load_npz(DIGITS_PATH)
+    images, labels = archive["images"], archive["labels"]
     if images.shape != (_DIGITS_COUNT, 8, 8) or labels.shape != (_DIGITS_COUNT,):
         raise RuntimeError(f"{DIGITS_PATH} is damaged: shapes {images.shape}, {labels.shape}")
     images.setflags(write=False)

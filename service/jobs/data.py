@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from service.engine.datasets import BUILTIN_DATASETS, Dataset, load_builtin
 from service.engine.errors import SpecError
+from service.engine.npz import load_npz
 from service.errors import ErrorDetail, InvalidSpec
 from service.store import datasets as dataset_rows
 
@@ -89,6 +90,6 @@ def pack_arrays(dataset: Dataset) -> bytes:
 
 def unpack_arrays(data: bytes, *, name: str, n_classes: int) -> Dataset:
     """The Dataset stored by pack_arrays (written by dropnet itself, loaded without pickle)."""
-    with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-        arrays = {key: archive[key] for key in ARRAY_NAMES}
+    archive = load_npz(data)
+    arrays = {key: archive[key] for key in ARRAY_NAMES}
     return Dataset(**arrays, n_classes=n_classes, name=name)
