@@ -56,6 +56,8 @@ def dropnet_step(workload) -> Callable[[], None]:  # type: ignore[no-untyped-def
     network = build_network(workload.layers, workload.input_shape, seed=0, dtype="float32")
     x, y = reference.batch(workload)
     if not workload.train:
+        network.freeze()  # inference-only, as the service's model cache holds its models
+
         def infer() -> None:
             network.forward(x, training=False)
         return infer

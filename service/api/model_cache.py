@@ -28,8 +28,9 @@ BUFFERED_SHAPES = 4
 
 
 def model_bytes(network: Network) -> int:
-    """The memory a loaded model holds: its weights, their gradient arrays, and the buffers its
-    layers keep for up to BUFFERED_SHAPES batches of at most PREDICT_ROWS rows."""
+    """The memory a loaded (frozen) model holds: its weights, the transposed copies its dense
+    layers keep (at most the weights again), and the buffers its layers keep for up to
+    BUFFERED_SHAPES batches of at most PREDICT_ROWS rows."""
     weights = sum(array.nbytes for array in network.parameters().values())
     per_row = sum(math.prod(layer.output_shape or ()) for layer in network.layers)
     return 2 * weights + BUFFERED_SHAPES * PREDICT_ROWS * per_row * network.dtype.itemsize

@@ -37,6 +37,7 @@ class Network:
         with_params = [i for i, layer in enumerate(self.layers) if layer.params]
         self._first_trainable = with_params[0] if with_params else len(self.layers)
         self.dropout_layers = [layer for layer in self.layers if isinstance(layer, DropoutBase)]
+        self.frozen = False
 
     # -- structure -------------------------------------------------------------------------
 
@@ -64,6 +65,8 @@ class Network:
         `logits=True` stops before the final softmax (for the fused cross-entropy loss).
         The result is a layer's buffer, valid until the next forward: copy it to keep it.
         """
+        if training:
+            self._check_trainable()
         self._check_input(x)
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
@@ -80,6 +83,7 @@ class Network:
         """dout: (batch, *output_shape), the loss gradient of the outputs (of the logits when
         `logits`). Fills every layer's grads; returns dx only when `need_input_grad`.
         Layers below the first one with parameters are skipped unless dx is needed."""
+        self._check_trainable()
         last = len(self.layers) - 1
         stop = 0 if need_input_grad else self._first_trainable
         grad: np.ndarray | None = dout
@@ -123,6 +127,22 @@ class Network:
         for layer in self.layers:
             layer.apply_constraints()
 
+    def freeze(self) -> None:
+        """Make the network inference-only, as a served model is: the gradient arrays and
+        training buffers are freed, and dense layers keep a transposed copy of their weights
+        for single-row inputs (see Dense.freeze); the memory held does not grow. Training
+        forwards and backward raise RuntimeError afterwards; load_state_dict keeps the
+        copies current."""
+        for layer in self.layers:
+            layer.freeze()
+        self._grads = {}
+        self.frozen = True
+
+    def _check_trainable(self) -> None:
+        if self.frozen:
+            raise RuntimeError("expected a trainable network, received one frozen for "
+                               "inference (build or load a new one to train)")
+
     def _check_input(self, x: np.ndarray) -> None:
         if not isinstance(x, np.ndarray) or x.shape[1:] != self.input_shape or x.ndim < 2:
             shape = getattr(x, "shape", type(x).__name__)
@@ -157,6 +177,8 @@ class Network:
             if value.shape != target.shape:
                 raise ValueError(f"{key}: expected shape {target.shape}, received {value.shape}")
             np.copyto(target, value, casting="same_kind")
+        if self.frozen:
+            self.freeze()
 
     def set_dropout_rates(self, rates: Sequence[float]) -> None:
         """Set each dropout layer's rate, in layer order."""

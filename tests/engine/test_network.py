@@ -152,3 +152,48 @@ def test_shape_only_networks_count_parameters_without_allocating_them():
     expected = (4096 * 64 * 9 + 4096) + (4096 * 32 * 32 * 65536 + 65536) + (65536 * 10 + 10)
     assert plan.parameter_count() == expected  # 275 billion: over a terabyte in float32
     assert peak < 10 * 2**20
+
+
+CONV_MLP = [
+    {"type": "conv2d", "filters": 3, "kernel_size": 3, "activation": "relu"},
+    {"type": "maxpool2d", "pool_size": 2},
+    {"type": "flatten"},
+    {"type": "dense", "units": 32, "activation": "relu"},
+    {"type": "dropout", "rate": 0.5},
+    {"type": "dense", "units": 4, "activation": "softmax"},
+]
+
+
+def test_a_frozen_network_predicts_as_before_one_row_or_many():
+    net = build_network(CONV_MLP, (1, 8, 8), seed=3, dtype="float64")
+    x = np.random.default_rng(0).standard_normal((5, 1, 8, 8))
+    expected = net.predict_proba(x)
+    expected_rows = [net.predict_proba(x[i : i + 1]) for i in range(5)]
+    net.freeze()
+    np.testing.assert_allclose(net.predict_proba(x), expected, rtol=1e-12)
+    for i, row in enumerate(expected_rows):  # one row: the transposed weights' path
+        np.testing.assert_allclose(net.predict_proba(x[i : i + 1]), row, rtol=1e-12)
+
+
+def test_a_frozen_network_frees_its_gradients_and_refuses_to_train():
+    net = build_network(MLP, (4,), seed=0)
+    net.freeze()
+    assert net.grads() == {}
+    assert all(layer.grads == {} for layer in net.layers)
+    x = np.ones((2, 4), dtype=np.float32)
+    with pytest.raises(RuntimeError, match="frozen for inference"):
+        net.forward(x, training=True)
+    with pytest.raises(RuntimeError, match="frozen for inference"):
+        net.backward(np.ones((2, 3), dtype=np.float32))
+
+
+def test_loading_weights_into_a_frozen_network_refreshes_its_inference_copies():
+    frozen = build_network(MLP, (4,), seed=0)
+    frozen.freeze()
+    x = np.random.default_rng(1).standard_normal((1, 4)).astype(np.float32)
+    before = frozen.predict_proba(x)
+    other = build_network(MLP, (4,), seed=1)
+    frozen.load_state_dict(other.state_dict())
+    after = frozen.predict_proba(x)
+    np.testing.assert_allclose(after, other.predict_proba(x), rtol=1e-6)
+    assert not np.allclose(after, before)

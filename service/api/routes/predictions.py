@@ -68,6 +68,7 @@ def _load(state: AppState, job_id: str, owner: str) -> CachedModel:
             raise Conflict(f"job {job_id} is {job.status} and has no trained model yet")
         data = model.data
     network, _ = load_model(data)
+    network.freeze()
     entry = CachedModel(job_id=job_id, owner=owner, network=network,
                         nbytes=model_bytes(network))
     state.models.put(entry)

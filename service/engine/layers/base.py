@@ -99,6 +99,15 @@ class Layer(abc.ABC):
     def config(self) -> dict[str, Any]:
         """The layer dict that rebuilds this layer (the job spec's form)."""
 
+    def freeze(self) -> None:
+        """Make the layer inference-only: its gradient arrays and training buffers go.
+
+        Layers that keep inference copies of their parameters override this; calling it
+        again refreshes those copies (Network.load_state_dict does after loading).
+        """
+        self.grads = {}
+        self._buffers.clear()
+
     def apply_constraints(self) -> None:  # noqa: B027 (most layers have no constraint)
         """Project parameters back onto their constraint set after an update (e.g. max-norm)."""
 
