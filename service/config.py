@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     page_limit_max: int = Field(10_000, ge=1, description="Largest page of any list")
     model_cache_bytes: int = Field(512 * MiB, ge=0,
                                    description="Memory budget of the API's model cache (LRU)")
+    model_cache_revalidate_seconds: float = Field(
+        10.0, ge=0, description="Seconds a cached model serves predictions before the database "
+                                "is asked again whether its job still exists (another API "
+                                "process may have deleted it); 0: on every request")
 
     # Security and operations
     api_keys: str = Field("", description="Comma-separated API keys, as owner:key or key "

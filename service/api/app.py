@@ -53,7 +53,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
                         busy_timeout_seconds=settings.sqlite_busy_timeout_seconds)
     executor = executor or build_executor(settings, db)
     state = AppState(settings=settings, db=db, executor=executor,
-                     models=ModelCache(settings.model_cache_bytes),
+                     models=ModelCache(settings.model_cache_bytes,
+                                       settings.model_cache_revalidate_seconds),
                      auth=Authenticator(db, settings))
 
     @asynccontextmanager

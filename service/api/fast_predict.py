@@ -3,7 +3,7 @@
 A batch-1 prediction from a cached model is about 40 us of work (parse, forward, encode), but
 FastAPI's route matching, dependency resolution and body handling cost several times that.
 This middleware answers `POST /v1/jobs/{id}/predict` itself when everything is ordinary (the
-caller's key is in the authenticator's cache, the model is cached and the caller's, the body
+caller's key is in the authenticator's cache, the model is cached, fresh and the caller's, the body
 is valid, the batch small), using the route's own functions. Anything else, every error
 included, goes on to the regular route with the body replayed, so responses are the same.
 """
@@ -53,7 +53,8 @@ class FastPredict:
         try:
             owner = state.auth.cached_owner(authorization)
             entry = state.models.get(job_id)
-            if owner is None or entry is None or entry.owner != owner:
+            if (owner is None or entry is None or entry.owner != owner
+                    or not state.models.fresh(entry)):
                 return None
             request = PredictRequest.model_validate(scope[PARSED_BODY])
             inputs = as_batch(request.inputs, entry, state.settings.max_predict_rows)

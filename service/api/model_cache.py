@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -18,6 +19,8 @@ class CachedModel:
     nbytes: int
     lock: threading.Lock = field(default_factory=threading.Lock)
     """Networks reuse their buffers across calls: one prediction at a time per model."""
+    checked_at: float = field(default_factory=time.monotonic)
+    """When the database last confirmed the job and its model exist (time.monotonic())."""
 
 
 PREDICT_ROWS = 64
@@ -37,10 +40,16 @@ def model_bytes(network: Network) -> int:
 
 
 class ModelCache:
-    """job_id -> CachedModel, within `budget_bytes` (0 disables caching)."""
+    """job_id -> CachedModel, within `budget_bytes` (0 disables caching).
 
-    def __init__(self, budget_bytes: int) -> None:
+    Another API process may delete a job whose model this one holds, so an entry is trusted
+    for `revalidate_seconds` after the database last confirmed it (`fresh`); callers check
+    the database again past that.
+    """
+
+    def __init__(self, budget_bytes: int, revalidate_seconds: float) -> None:
         self.budget_bytes = budget_bytes
+        self.revalidate_seconds = revalidate_seconds
         self._entries: OrderedDict[str, CachedModel] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -56,6 +65,10 @@ class ModelCache:
             self._entries.move_to_end(job_id)
             self.hits += 1
             return entry
+
+    def fresh(self, entry: CachedModel) -> bool:
+        """Whether `entry` was confirmed by the database within revalidate_seconds."""
+        return time.monotonic() - entry.checked_at < self.revalidate_seconds
 
     def put(self, entry: CachedModel) -> None:
         if entry.nbytes > self.budget_bytes:

@@ -1,6 +1,9 @@
 import pytest
+from fastapi.testclient import TestClient
 
+from service.api.app import create_app
 from service.engine.datasets import load_builtin
+from service.workers.executor import NoExecutor
 from tests.factories import spec
 
 
@@ -70,3 +73,42 @@ def test_deleting_a_job_evicts_its_model(client, trained):
     assert client.delete(f"/v1/jobs/{trained}").status_code == 204
     response = client.post(f"/v1/jobs/{trained}/predict", json={"inputs": [[0.0] * 64]})
     assert response.status_code == 404
+
+
+@pytest.fixture
+def replica(settings, db):
+    """A second API process on the same database that checks its cached models every time."""
+    replica_settings = settings.model_copy(update={"model_cache_revalidate_seconds": 0})
+    app = create_app(replica_settings, db=db, executor=NoExecutor())
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def test_a_model_stays_cached_while_the_database_confirms_it(replica, trained):
+    row = {"inputs": [[0.0] * 64]}
+    first = replica.post(f"/v1/jobs/{trained}/predict", json=row)
+    models = replica.app.state.dropnet.models
+    entry = models.get(trained)
+    checked = entry.checked_at
+    second = replica.post(f"/v1/jobs/{trained}/predict", json=row)
+    assert first.status_code == second.status_code == 200 and first.json() == second.json()
+    assert models.get(trained) is entry and entry.checked_at > checked  # checked, not reloaded
+
+
+def test_a_job_deleted_through_another_api_process_leaves_this_ones_cache(client, replica,
+                                                                        trained):
+    row = {"inputs": [[0.0] * 64]}
+    assert replica.post(f"/v1/jobs/{trained}/predict", json=row).status_code == 200
+    assert client.delete(f"/v1/jobs/{trained}").status_code == 204
+    response = replica.post(f"/v1/jobs/{trained}/predict", json=row)
+    assert response.status_code == 404, response.text
+    assert replica.app.state.dropnet.models.get(trained) is None
+
+
+def test_another_owner_probing_a_cached_model_does_not_evict_it(replica, trained):
+    row = {"inputs": [[0.0] * 64]}
+    assert replica.post(f"/v1/jobs/{trained}/predict", json=row).status_code == 200
+    entry = replica.app.state.dropnet.models.get(trained)
+    entry.owner = "someone-else"  # as if another key's owner had loaded it
+    assert replica.post(f"/v1/jobs/{trained}/predict", json=row).status_code == 404
+    assert replica.app.state.dropnet.models.get(trained) is entry

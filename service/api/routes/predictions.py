@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from service.engine.checkpoint import load_model
 from service.errors import Conflict, ErrorDetail, InvalidInput, NotFound
@@ -32,8 +36,8 @@ async def predict(job_id: str, body: PredictRequest, request: Request) -> JSONRe
     state: AppState = request.app.state.dropnet
     owner: str = request.state.owner
     entry = state.models.get(job_id)
-    if entry is None:
-        entry = await run_in_threadpool(_load, state, job_id, owner)
+    if entry is None or (entry.owner == owner and not state.models.fresh(entry)):
+        entry = await run_in_threadpool(_load, state, job_id, owner, entry)
     elif entry.owner != owner:
         raise NotFound(f"no job with id {job_id!r}")
     inputs = as_batch(body.inputs, entry, state.settings.max_predict_rows)
@@ -60,9 +64,21 @@ def _answer(probabilities: np.ndarray) -> dict[str, list]:
             "probabilities": probabilities.tolist()}
 
 
-def _load(state: AppState, job_id: str, owner: str) -> CachedModel:
+def _load(state: AppState, job_id: str, owner: str, cached: CachedModel | None) -> CachedModel:
+    """The job's model from the database, or `cached` (the caller's own) once the database
+    confirms that its job and model still exist; a deleted job's model leaves the cache."""
     with state.db.read() as session:
-        job = lifecycle.get_owned(session, job_id, owner)
+        try:
+            job = lifecycle.get_owned(session, job_id, owner)
+        except NotFound:
+            if cached is not None:  # the owner's own job: deleted by another API process
+                state.models.discard(job_id)
+            raise
+        if cached is not None:
+            if _has_model(session, job_id):
+                cached.checked_at = time.monotonic()
+                return cached
+            state.models.discard(job_id)
         model = session.get(TrainedModel, job_id)
         if model is None:
             raise Conflict(f"job {job_id} is {job.status} and has no trained model yet")
@@ -73,6 +89,11 @@ def _load(state: AppState, job_id: str, owner: str) -> CachedModel:
                         nbytes=model_bytes(network))
     state.models.put(entry)
     return entry
+
+
+def _has_model(session: Session, job_id: str) -> bool:
+    found = session.scalar(select(TrainedModel.job_id).where(TrainedModel.job_id == job_id))
+    return found is not None
 
 
 def as_batch(inputs: list, entry: CachedModel, max_rows: int) -> np.ndarray:
