@@ -44,7 +44,6 @@ ZIP_MAGIC = b"PK\x03\x04"
 EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 NPZ_MEMBERS = ("x_train.npy", "y_train.npy", "x_test.npy", "y_test.npy")
 MAX_NAME_CHARS = 200
-MAX_NPY_HEADER_BYTES = MAX_HEADER_BYTES
 DEFAULT_LABEL_COLUMN = "label"
 
 # Members this small may compress as well as they like: they cannot expand to anything harmful,
@@ -54,7 +53,7 @@ _RATIO_EXEMPT_BYTES = 1 << 20
 # upload bounds the ZipInfo objects (and memory) that opening the archive can cost.
 _CENTRAL_DIRECTORY_SIGNATURE = b"PK\x01\x02"
 _MAX_ZIP_ENTRIES = 1_000
-_NPY_PREFIX_BYTES = 6 + 2 + 4 + MAX_NPY_HEADER_BYTES  # magic, version, header length, header
+_NPY_PREFIX_BYTES = 6 + 2 + 4 + MAX_HEADER_BYTES  # magic, version, header length, header
 _NUMERIC_KINDS = "biuf"  # bool, signed and unsigned integers, floats
 _X_NDIMS = (2, 4)
 _CSV_CHARS_PER_FIELD = 64  # average, over a whole line: bounds a line before csv splits it
@@ -290,7 +289,7 @@ def _read_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> _NpyHeader:
                            received=f"{version[0]}.{version[1]}")
         prefix.seek(0)
     try:
-        shape, _, dtype = read_npy_header(prefix, max_header_size=MAX_NPY_HEADER_BYTES)
+        shape, _, dtype = read_npy_header(prefix)
     except Exception as error:  # numpy runs the header text through ast and tokenize
         raise _invalid(path, "the .npy header cannot be parsed", expected="a header written "
                        "by numpy.save: {'descr': ..., 'fortran_order': ..., 'shape': ...}",
@@ -351,7 +350,7 @@ def _check_shapes(headers: dict[str, _NpyHeader], limits: UploadLimits) -> None:
 
 def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
     with _reading("file." + info.filename.removesuffix(".npy")), archive.open(info) as stream:
-        return read_npy(stream, max_header_size=MAX_NPY_HEADER_BYTES)
+        return read_npy(stream)
 
 
 def _features(values: np.ndarray, key: str) -> np.ndarray:

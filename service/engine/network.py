@@ -130,9 +130,10 @@ class Network:
     def freeze(self) -> None:
         """Make the network inference-only, as a served model is: the gradient arrays and
         training buffers are freed, and dense layers keep a transposed copy of their weights
-        for single-row inputs (see Dense.freeze); the memory held does not grow. Training
-        forwards and backward raise RuntimeError afterwards; load_state_dict keeps the
-        copies current."""
+        for single-row inputs (see Dense.freeze). The bytes allocated stay the same, but the
+        resident size grows by the dense weights: a network that never trained has not
+        touched its gradient arrays. Training forwards and backward raise RuntimeError
+        afterwards; load_state_dict keeps the copies current."""
         for layer in self.layers:
             layer.freeze()
         self._grads = {}
