@@ -17,10 +17,11 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.errors import ErrorDetail
 
 from .body_limit import BodyTooLarge, reject_too_large
 from .errors import send_error
@@ -29,20 +30,6 @@ PARSED_BODY = "dropnet.json"
 """The scope key under which a strictly parsed JSON body is left for inner layers."""
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-
-
-@dataclass(frozen=True)
-class JSONProblem:
-    path: str
-    message: str
-    type: str
-    received: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        detail = {"path": self.path, "message": self.message, "type": self.type}
-        if self.received is not None:
-            detail["received"] = self.received
-        return detail
 
 
 class _NonFinite:
@@ -71,35 +58,35 @@ class _StrictDecoding:
         return _NonFinite(literal)
 
 
-def parse(body: bytes) -> tuple[Any, JSONProblem | None]:
+def parse(body: bytes) -> tuple[Any, ErrorDetail | None]:
     """(document, None) for strict UTF-8 JSON (RFC 8259), else (None, the first problem)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
-        return None, JSONProblem("body", "the body is not UTF-8 text", "json_invalid",
-                                 f"byte 0x{body[error.start]:02x} at offset {error.start}")
+        return None, ErrorDetail("body", "the body is not UTF-8 text", "json_invalid",
+                                 received=f"byte 0x{body[error.start]:02x} at offset {error.start}")
     decoding = _StrictDecoding()
     try:
         document = json.loads(text, object_pairs_hook=decoding.object_pairs,
                               parse_constant=decoding.constant)
     except RecursionError:
-        return None, JSONProblem("body", "the document is nested too deeply", "json_too_deep")
+        return None, ErrorDetail("body", "the document is nested too deeply", "json_too_deep")
     except json.JSONDecodeError as error:
-        return None, JSONProblem("body", f"not valid JSON: {error.msg} at line {error.lineno} "
+        return None, ErrorDetail("body", f"not valid JSON: {error.msg} at line {error.lineno} "
                                  f"column {error.colno}", "json_invalid")
     if decoding.duplicate is not None:
         container, key = decoding.duplicate
         path, _ = _find(document, lambda value: value is container) or ("", None)
-        return None, JSONProblem(_join(path, key), f"duplicate key {key!r}",
+        return None, ErrorDetail(_join(path, key), f"duplicate key {key!r}",
                                  "json_duplicate_key")
     if decoding.non_finite:
         path, value = _find(document, lambda value: isinstance(value, _NonFinite)) or ("", None)
-        return None, JSONProblem(path or "body", "NaN and Infinity are not JSON numbers",
-                                 "json_invalid", getattr(value, "literal", None))
+        return None, ErrorDetail(path or "body", "NaN and Infinity are not JSON numbers",
+                                 "json_invalid", received=getattr(value, "literal", None))
     if _SURROGATE_ESCAPE.search(text):
         found = _find(document, _has_lone_surrogate, keys=True)
         if found is not None:
-            return None, JSONProblem(found[0] or "body", "a \\u escape encodes half of a "
+            return None, ErrorDetail(found[0] or "body", "a \\u escape encodes half of a "
                                      "surrogate pair, which is not a character", "json_invalid")
     return document, None
 
