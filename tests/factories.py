@@ -1,12 +1,14 @@
-"""Small builders for test data: specs and queued jobs."""
+"""Small builders for test data: specs, queued jobs and dataset uploads."""
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
+import io
 import uuid
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from service.store.models import Job
@@ -44,3 +46,17 @@ def add_queued_job(session: Session, *, owner: str = "", created_at: dt.datetime
     session.add(job)
     session.flush()
     return job
+
+
+def dataset_npz(n_train: int = 30, n_test: int = 9, *, features: int = 4, classes: int = 3,
+                seed: int = 0, compress: bool = False) -> bytes:
+    """An uploadable .npz: x_train (n_train, features), x_test (n_test, features) standard
+    normal, labels cycling through `classes`."""
+    rng = np.random.default_rng(seed)
+    arrays = {"x_train": rng.standard_normal((n_train, features)),
+              "y_train": np.arange(n_train) % classes,
+              "x_test": rng.standard_normal((n_test, features)),
+              "y_test": np.arange(n_test) % classes}
+    buffer = io.BytesIO()
+    (np.savez_compressed if compress else np.savez)(buffer, **arrays)
+    return buffer.getvalue()

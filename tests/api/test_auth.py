@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import logging
 import re
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import numpy as np
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
@@ -24,7 +22,7 @@ from service.config import Settings
 from service.store.models import ApiKey
 from service.store.session import Database
 from service.workers.executor import NoExecutor
-from tests.factories import DIGITS_SPEC
+from tests.factories import DIGITS_SPEC, dataset_npz
 
 ALICE, BOB = {"Authorization": "Bearer key-a"}, {"Authorization": "Bearer key-b"}
 
@@ -60,18 +58,10 @@ def api_routes(client: TestClient) -> list[tuple[str, str]]:
                   for method in context.methods)
 
 
-def npz_bytes(seed: int = 0) -> bytes:
-    rng = np.random.default_rng(seed)
-    buffer = io.BytesIO()
-    np.savez(buffer, x_train=rng.standard_normal((30, 4)), y_train=np.arange(30) % 3,
-             x_test=rng.standard_normal((9, 4)), y_test=np.arange(9) % 3)
-    return buffer.getvalue()
-
-
 def call(client: TestClient, method: str, path: str, headers: dict[str, str]) -> Any:
     """One request to `path`, with a body where the route takes one."""
     if method == "POST" and path == "/v1/datasets":
-        return client.post(path, files={"file": ("d.npz", npz_bytes())}, headers=headers)
+        return client.post(path, files={"file": ("d.npz", dataset_npz())}, headers=headers)
     if method == "POST" and path.endswith("/predict"):
         return client.post(path, json={"inputs": [[0.0] * 64]}, headers=headers)
     if method == "POST" and path == "/v1/jobs":
@@ -93,7 +83,7 @@ def owned_job_and_dataset(client: TestClient, headers: dict[str, str],
     job = client.post("/v1/jobs", json=DIGITS_SPEC, headers=headers)
     assert job.status_code == 201, job.text
     run_jobs()
-    dataset = client.post("/v1/datasets", files={"file": ("d.npz", npz_bytes())},
+    dataset = client.post("/v1/datasets", files={"file": ("d.npz", dataset_npz())},
                           headers=headers)
     assert dataset.status_code == 201, dataset.text
     return job.json()["id"], dataset.json()["id"]
@@ -171,7 +161,7 @@ def test_another_owner_gets_404_on_every_id_route(keyed: TestClient,
 
 
 def test_jobs_cannot_train_on_another_owners_dataset(keyed: TestClient) -> None:
-    dataset = keyed.post("/v1/datasets", files={"file": ("d.npz", npz_bytes())}, headers=ALICE)
+    dataset = keyed.post("/v1/datasets", files={"file": ("d.npz", dataset_npz())}, headers=ALICE)
     spec = {**DIGITS_SPEC, "data": {"dataset_id": dataset.json()["id"]},
             "model": {"input_shape": [4], "layers": [
                 {"type": "dense", "units": 3, "activation": "softmax"}]}}
@@ -185,9 +175,9 @@ def test_lists_show_only_the_callers_own(keyed: TestClient) -> None:
     mine = {keyed.post("/v1/jobs", json=DIGITS_SPEC, headers=ALICE).json()["id"]
             for _ in range(3)}
     theirs = {keyed.post("/v1/jobs", json=DIGITS_SPEC, headers=BOB).json()["id"]}
-    my_data = {keyed.post("/v1/datasets", files={"file": ("a.npz", npz_bytes(1))},
+    my_data = {keyed.post("/v1/datasets", files={"file": ("a.npz", dataset_npz(seed=1))},
                           headers=ALICE).json()["id"]}
-    their_data = {keyed.post("/v1/datasets", files={"file": ("b.npz", npz_bytes(2))},
+    their_data = {keyed.post("/v1/datasets", files={"file": ("b.npz", dataset_npz(seed=2))},
                              headers=BOB).json()["id"]}
 
     def job_ids(headers: dict[str, str], **params: Any) -> set[str]:

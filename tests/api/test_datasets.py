@@ -1,20 +1,12 @@
-import io
 
-import numpy as np
 import pytest
 
-from tests.factories import spec
+from tests.factories import dataset_npz, spec
 
 
 def npz_bytes(n_train=60, n_test=20, features=4, classes=3, seed=0):
-    rng = np.random.default_rng(seed)
-    arrays = {"x_train": rng.standard_normal((n_train, features)),
-              "y_train": np.arange(n_train) % classes,
-              "x_test": rng.standard_normal((n_test, features)),
-              "y_test": np.arange(n_test) % classes}
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    return buffer.getvalue()
+    return dataset_npz(n_train, n_test, features=features, classes=classes, seed=seed,
+                       compress=True)
 
 
 def upload(client, data, filename="data.npz", **form):

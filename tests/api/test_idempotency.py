@@ -4,7 +4,6 @@ create exactly one resource (on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 import time
@@ -12,22 +11,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from service import idempotency
-from tests.factories import DIGITS_SPEC, spec
+from tests.factories import DIGITS_SPEC, dataset_npz, spec
 
 CONCURRENT = 8
-
-
-def npz_bytes(seed: int = 0) -> bytes:
-    rng = np.random.default_rng(seed)
-    buffer = io.BytesIO()
-    np.savez(buffer, x_train=rng.standard_normal((30, 4)), y_train=np.arange(30) % 3,
-             x_test=rng.standard_normal((9, 4)), y_test=np.arange(9) % 3)
-    return buffer.getvalue()
 
 
 def submit(client: TestClient, body: Any = None, key: str | None = "key-1") -> Any:
@@ -175,8 +165,8 @@ def test_concurrent_submissions_of_different_specs_under_one_key(
 
 
 def test_a_retried_upload_gets_the_first_response(client: TestClient) -> None:
-    first = upload(client, npz_bytes(), name="toy")
-    again = upload(client, npz_bytes(), name="toy")
+    first = upload(client, dataset_npz(), name="toy")
+    again = upload(client, dataset_npz(), name="toy")
     assert first.status_code == again.status_code == 201
     assert again.json() == first.json()
     assert again.headers["location"] == first.headers["location"]
@@ -185,24 +175,24 @@ def test_a_retried_upload_gets_the_first_response(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize("change", [
-    {"data": npz_bytes(1)}, {"name": "other"}, {"test_fraction": "0.5"},
+    {"data": dataset_npz(seed=1)}, {"name": "other"}, {"test_fraction": "0.5"},
     {"split_seed": "7"}], ids=["file", "name", "test_fraction", "split_seed"])
 def test_a_key_reused_for_another_upload_is_422(client: TestClient,
                                                 change: dict[str, Any]) -> None:
-    assert upload(client, npz_bytes(), name="toy").status_code == 201
+    assert upload(client, dataset_npz(), name="toy").status_code == 201
     form = {"name": "toy", **{k: v for k, v in change.items() if k != "data"}}
-    assert_key_reused(upload(client, change.get("data", npz_bytes()), **form))
+    assert_key_reused(upload(client, change.get("data", dataset_npz()), **form))
     assert dataset_count(client) == 1
 
 
 def test_jobs_and_datasets_keep_separate_keys(client: TestClient) -> None:
-    assert upload(client, npz_bytes(), key="shared").status_code == 201
+    assert upload(client, dataset_npz(), key="shared").status_code == 201
     assert submit(client, key="shared").status_code == 201
 
 
 def test_concurrent_identical_uploads_create_one_dataset(client: TestClient,
                                                          slow_remember: list[str]) -> None:
-    data = npz_bytes()
+    data = dataset_npz()
     responses = concurrently(lambda: upload(client, data, key="race"))
     assert [r.status_code for r in responses] == [201] * CONCURRENT, [
         r.text for r in responses]

@@ -5,7 +5,6 @@ sizes, and the configurable limits on what a job may ask for."""
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import select
 import socket
@@ -14,7 +13,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import numpy as np
 import pytest
 import uvicorn
 from fastapi import FastAPI
@@ -24,7 +22,7 @@ from service.api.app import create_app
 from service.config import Settings
 from service.store.session import Database
 from service.workers.executor import NoExecutor
-from tests.factories import DIGITS_SPEC, spec
+from tests.factories import DIGITS_SPEC, dataset_npz, spec
 
 KiB = 1024
 BODY_LIMIT, UPLOAD_LIMIT = 64 * KiB, 1024 * KiB
@@ -57,12 +55,7 @@ def assert_too_large(response: Any) -> None:
 
 
 def npz_bytes(n_rows: int, features: int = 4) -> bytes:
-    rng = np.random.default_rng(0)
-    buffer = io.BytesIO()
-    np.savez(buffer, x_train=rng.standard_normal((n_rows, features)),
-             y_train=np.arange(n_rows) % 2, x_test=rng.standard_normal((10, features)),
-             y_test=np.arange(10) % 2)
-    return buffer.getvalue()
+    return dataset_npz(n_rows, 10, features=features, classes=2)
 
 
 # -- request bodies through the TestClient ------------------------------------------------
