@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
-import numpy as np
 from sqlalchemy.orm import Session
 
+from service.datasets.storage import unpack_arrays
 from service.engine.datasets import BUILTIN_DATASETS, Dataset, load_builtin
 from service.engine.errors import SpecError
-from service.engine.npz import load_npz
 from service.errors import ErrorDetail, InvalidSpec
 from service.store import datasets as dataset_rows
 
@@ -77,19 +75,3 @@ def load(session: Session, data: DataSpec, *, input_shape: list[int], dtype: str
             f"data.{error.field}", error.message, expected=error.expected,
             received=error.received)]) from None
 
-
-ARRAY_NAMES = ("x_train", "y_train", "x_test", "y_test")
-
-
-def pack_arrays(dataset: Dataset) -> bytes:
-    """A dataset as the .npz the datasets table stores."""
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **{name: getattr(dataset, name) for name in ARRAY_NAMES})
-    return buffer.getvalue()
-
-
-def unpack_arrays(data: bytes, *, name: str, n_classes: int) -> Dataset:
-    """The Dataset stored by pack_arrays (written by dropnet itself, loaded without pickle)."""
-    archive = load_npz(data)
-    arrays = {key: archive[key] for key in ARRAY_NAMES}
-    return Dataset(**arrays, n_classes=n_classes, name=name)
