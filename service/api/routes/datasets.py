@@ -12,7 +12,9 @@ from pydantic import AfterValidator
 
 from service import idempotency
 from service.datasets import catalog
+from service.idempotency import IdempotentRequest, StoredResponse
 from service.jobs.specs import printable
+from service.store.models import DatasetRecord
 
 from .. import cursors
 from ..deps import AppState, Owner, ReadSession, SettingsDep, StateDep, WriteSession
@@ -43,9 +45,8 @@ async def upload_dataset(
     form = catalog.UploadForm(filename=_plain(file.filename or "") or "upload",
                               data=await file.read(), name=name, label_column=label_column,
                               test_fraction=test_fraction, split_seed=split_seed)
-    key = None if idempotency_key is None else idempotency.check_key(idempotency_key)
-    digest = idempotency.request_hash(form.fingerprint())
-    return await run_in_threadpool(_store_upload, state, owner, form, key, digest)
+    request = idempotency.keyed(owner, ENDPOINT_UPLOAD, idempotency_key, form.fingerprint)
+    return await run_in_threadpool(_store_upload, state, owner, form, request)
 
 
 def _plain(filename: str) -> str:
@@ -55,26 +56,21 @@ def _plain(filename: str) -> str:
                    if unicodedata.category(char) not in ("Cc", "Cs"))[:200]
 
 
-def _store_upload(state: AppState, owner: str, form: catalog.UploadForm, key: str | None,
-                  digest: str) -> JSONResponse:
+def _store_upload(state: AppState, owner: str, form: catalog.UploadForm,
+                  request: IdempotentRequest | None) -> JSONResponse:
     upload = catalog.prepare(form, state.settings)
     with state.db.write_session() as session:
-        if key is not None:
-            stored = idempotency.lookup(session, owner=owner, endpoint=ENDPOINT_UPLOAD, key=key,
-                                        digest=digest)
-            if stored is not None:
-                return replayed(stored)
-        record = catalog.add(session, owner, upload)
-        body = DatasetPublic.from_row(record).model_dump(mode="json")
-        location = f"/v1/datasets/{record.id}"
-        if key is not None:
-            stored = idempotency.remember_or_replay(
-                session, owner=owner, endpoint=ENDPOINT_UPLOAD, key=key, digest=digest,
-                response=idempotency.StoredResponse(201, body, location))
-            if stored is not None:  # a concurrent identical request won the race
-                return replayed(stored)
-        session.commit()
-    return JSONResponse(body, status_code=201, headers={"Location": location})
+        outcome = idempotency.create_once(session, request,
+                                          lambda: catalog.add(session, owner, upload), _created)
+    if isinstance(outcome, StoredResponse):
+        return replayed(outcome)
+    created = _created(outcome)
+    return JSONResponse(created.body, status_code=201, headers={"Location": created.location})
+
+
+def _created(record: DatasetRecord) -> StoredResponse:
+    return StoredResponse(201, DatasetPublic.from_row(record).model_dump(mode="json"),
+                          f"/v1/datasets/{record.id}")
 
 
 @router.get("", response_model=DatasetsPublic, responses=responses(401, 422))
