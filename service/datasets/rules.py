@@ -16,7 +16,7 @@ import numpy as np
 from service.engine import validation
 from service.engine.datasets import SPLIT_PARAMETERS, Dataset, train_test_split
 from service.engine.errors import SpecError
-from service.errors import ErrorDetail, InvalidInput
+from service.errors import ErrorDetail, InvalidInput, spec_detail
 
 MAX_NAME_CHARS = 200
 MAX_LISTED = 10
@@ -58,8 +58,7 @@ def check_arguments(test_fraction: Any, split_seed: Any, label_column: Any) -> N
         validation.integer(split_seed, "split_seed", minimum=seed["minimum"],
                            maximum=seed["maximum"])
     except SpecError as error:
-        raise invalid(str(error.field), error.message, expected=error.expected,
-                      received=error.received) from None
+        raise InvalidInput(error.message, [spec_detail(error, str(error.field))]) from None
     if label_column is not None and not isinstance(label_column, str):
         raise invalid("label_column", "invalid value", expected="a column name (a string)",
                       received=repr(label_column))
@@ -70,8 +69,7 @@ def split(x: np.ndarray, y: np.ndarray, test_fraction: float,
     try:
         split = train_test_split(x, y, test_fraction=test_fraction, seed=split_seed)
     except SpecError as error:
-        raise invalid("test_fraction", error.message, expected=error.expected,
-                      received=error.received) from None
+        raise InvalidInput(error.message, [spec_detail(error, "test_fraction")]) from None
     return split._asdict()
 
 

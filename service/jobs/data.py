@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from service.datasets.storage import unpack_arrays
 from service.engine.datasets import BUILTIN_DATASETS, Dataset, load_builtin
 from service.engine.errors import SpecError
-from service.errors import ErrorDetail, InvalidSpec
+from service.errors import ErrorDetail, InvalidSpec, spec_detail
 from service.store import datasets as dataset_rows
 
 from .specs import DataSpec, UploadedData
@@ -71,7 +71,5 @@ def load(session: Session, data: DataSpec, *, input_shape: list[int], dtype: str
                             flat=list(input_shape) != DIGITS_IMAGE_SHAPE, dtype=dtype,
                             **builtin_params(data))
     except SpecError as error:
-        raise InvalidSpec(error.message, [ErrorDetail(
-            f"data.{error.field}", error.message, expected=error.expected,
-            received=error.received)]) from None
+        raise InvalidSpec(error.message, [spec_detail(error, f"data.{error.field}")]) from None
 
