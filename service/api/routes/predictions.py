@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from service.serving import loading
-from service.serving.inputs import as_batch
-from service.serving.predict import predict as predict_batch
-from service.serving.predict import predict_inline
+from service.serving.predict import answer
 
 from ..deps import AppState
 from ..schemas.errors import responses
@@ -25,13 +21,5 @@ async def predict(job_id: str, body: PredictRequest, request: Request) -> JSONRe
     # The hottest route: state and owner straight from the request (set by `authorize`),
     # since every dependency FastAPI resolves costs tens of microseconds.
     state: AppState = request.app.state.dropnet
-    owner: str = request.state.owner
-    entry = loading.cached(state.models, job_id, owner)
-    if entry is None or not state.models.fresh(entry):
-        entry = await run_in_threadpool(loading.load, state.db, state.models, job_id, owner,
-                                        entry)
-    inputs = as_batch(body.inputs, entry, state.settings.max_predict_rows)
-    answer = predict_inline(entry, inputs)
-    if answer is None:
-        answer = await run_in_threadpool(predict_batch, entry, inputs)
-    return JSONResponse(answer)
+    return JSONResponse(await answer(state.db, state.models, job_id, request.state.owner,
+                                     body.inputs, max_rows=state.settings.max_predict_rows))
