@@ -84,15 +84,17 @@ class JobRunner:
         self.shutdown = shutdown or threading.Event()
         self.on_requeue = on_requeue
 
-    def run(self, job_id: str | None = None) -> RunResult | None:
+    def run(self, job_id: str | None = None, *, or_oldest: bool = False) -> RunResult | None:
         """Claim job `job_id` (or the oldest queued job) and run it to the end.
 
-        Returns None when there was nothing to claim (e.g. a duplicate delivery of a job that
-        runs elsewhere or has finished).
+        With `or_oldest`, a `job_id` that is no longer queued (it runs elsewhere, has finished,
+        or another doorbell already started it) falls back to the oldest queued job: a Celery
+        doorbell then never goes to waste while another job's doorbell was lost.
+        Returns None when there was nothing to claim.
         """
-        with self.db.write() as session:
-            claim = job_rows.claim(session, self.worker,
-                                   lease_seconds=self.settings.lease_seconds, job_id=job_id)
+        claim = self._claim(job_id)
+        if claim is None and job_id is not None and or_oldest:
+            claim = self._claim(None)
         if claim is None:
             return None
         log.info("claimed job %s (attempt %d)", claim.job_id, claim.attempt,
@@ -104,6 +106,11 @@ class JobRunner:
             return self._execute(claim, heartbeat)
         finally:
             heartbeat.stop()
+
+    def _claim(self, job_id: str | None) -> job_rows.Claim | None:
+        with self.db.write() as session:
+            return job_rows.claim(session, self.worker,
+                                  lease_seconds=self.settings.lease_seconds, job_id=job_id)
 
     def _execute(self, claim: job_rows.Claim, heartbeat: Heartbeat) -> RunResult:
         try:
