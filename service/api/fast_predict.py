@@ -14,6 +14,7 @@ import json
 import re
 
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import ServiceError
@@ -59,8 +60,8 @@ class FastPredict:
                 return None
             request = PredictRequest.model_validate(scope[PARSED_BODY])
             inputs = as_batch(request.inputs, entry, state.settings.max_predict_rows)
-        except (ServiceError, ValidationError):
-            return None  # the route answers with the proper error
+        except (ServiceError, ValidationError, SQLAlchemyError):
+            return None  # the route answers with the proper error (a 503 for an outage)
         return predict_inline(entry, inputs)
 
 

@@ -224,8 +224,16 @@ def set_checkpoint_iteration(session: Session, job_id: str, iteration: int) -> N
 
 
 def queued_ids(session: Session, limit: int = 1000) -> list[str]:
-    query = select(Job.id).where(Job.status == QUEUED).order_by(Job.created_at).limit(limit)
+    """The oldest queued jobs' ids, oldest first."""
+    query = (select(Job.id).where(Job.status == QUEUED).order_by(Job.created_at, Job.id)
+             .limit(limit))
     return list(session.scalars(query))
+
+
+def count_queued(session: Session) -> int:
+    """How many jobs are queued."""
+    return int(session.scalar(select(func.count()).select_from(Job)
+                              .where(Job.status == QUEUED)) or 0)
 
 
 def attempts(session: Session, job_id: str) -> list[JobAttempt]:

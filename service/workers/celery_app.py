@@ -46,8 +46,9 @@ def enqueue(app: Celery, job_id: str) -> None:
 
 
 def register_task(app: Celery, run: Any) -> None:
-    """Bind the task name to `run(job_id)` (the worker's JobRunner.run)."""
+    """Bind the task name to `run(job_id, or_oldest=True)` (the worker's JobRunner.run): a
+    doorbell whose job is no longer queued starts the oldest queued job instead."""
 
     @app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
     def run_job(job_id: str) -> None:
-        run(job_id)
+        run(job_id, or_oldest=True)

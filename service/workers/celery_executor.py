@@ -9,15 +9,15 @@ from typing import Any
 from service.config import Settings
 from service.store.session import Database
 
-from . import identity, reaper
+from . import doorbells, identity, reaper
 from .celery_app import enqueue, make_celery
 
 log = logging.getLogger(__name__)
 
 
 class CeleryExecutor:
-    """Sends "dropnet.run_job" messages; a maintenance thread reaps expired leases and
-    re-enqueues the jobs it requeues."""
+    """Sends "dropnet.run_job" messages; a maintenance thread reaps expired leases, re-enqueues
+    the jobs it requeues and rings again for queued jobs whose doorbells were lost."""
 
     def __init__(self, settings: Settings, db: Database) -> None:
         self.settings = settings
@@ -65,5 +65,6 @@ class CeleryExecutor:
         while not self._stopping.wait(self.settings.poll_seconds):
             try:
                 reaper.reap(self.db, self.settings, self.notify)
+                doorbells.ring_missing(self.db, self.app)
             except Exception:
-                log.exception("reaper pass failed; retrying")
+                log.exception("maintenance pass failed; retrying")

@@ -4,7 +4,7 @@ Each consumer uses Celery's solo pool, so a job runs in the consumer's own proce
 Celery's warm shutdown signal reaches the running job, which checkpoints, gives its job back to
 the queue (and re-enqueues it) and returns within seconds, instead of holding the shutdown for
 the rest of an hour-long task. The parent process forwards signals, restarts consumers that
-die, and reaps expired leases.
+die, reaps expired leases and rings again for queued jobs whose doorbells were lost.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 from service.config import Settings
 from service.store.session import Database
 
-from . import identity, reaper
+from . import doorbells, identity, reaper
 from .orphan import stop_when_orphaned
 
 log = logging.getLogger(__name__)
@@ -59,8 +59,9 @@ def run_worker(settings: Settings, *, concurrency: int | None) -> None:
                 processes[index] = _spawn(data, index)
         try:
             reaper.reap(db, settings, lambda job_id: enqueue(app, job_id))
+            doorbells.ring_missing(db, app)
         except Exception:
-            log.exception("reaper pass failed; retrying")
+            log.exception("maintenance pass failed; retrying")
     for process in processes:
         process.join(60)
     db.dispose()

@@ -47,6 +47,13 @@ class Server:
             time.sleep(0.1)
         raise AssertionError(f"server not ready:\n{self.log.read_text()[-4000:]}")
 
+    def alive(self) -> bool:
+        """Whether the server answers /healthz (up, whether or not it is ready)."""
+        try:
+            return self.client.get("/healthz").status_code == 200
+        except httpx.TransportError:
+            return False
+
     def wait_job(self, job_id: str, statuses=("succeeded", "failed", "cancelled"),
                  timeout: float = 300.0) -> dict:
         deadline = time.monotonic() + timeout

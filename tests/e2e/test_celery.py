@@ -148,3 +148,27 @@ def test_sigterm_to_a_celery_worker_hands_its_job_to_another(serve, workers, sca
     assert [a["outcome"] for a in attempts] == ["released", "succeeded"]
     assert [step for step, _ in full_history(server, job_id, "batch_loss")] == list(
         range(1, 6001))
+
+
+def test_doorbells_lost_with_the_broker_are_rung_again(serve, workers, scale_env):
+    """Jobs accepted while no consumer ran, then every waiting message dropped (what a Redis
+    restart without persistence does): each job still runs, rung again from the jobs table."""
+    import redis
+
+    from tests.conftest import REDIS_URL
+
+    server = serve(env=scale_env, ready=False)  # not ready: no worker is seen yet
+    deadline = time.monotonic() + 60
+    while not server.alive():
+        assert time.monotonic() < deadline, server.log.read_text()[-4000:]
+        time.sleep(0.1)
+    ids = [server.client.post("/v1/jobs", json=job_spec(seed=n)).json()["id"] for n in range(3)]
+    broker = redis.Redis.from_url(REDIS_URL)
+    broker.flushdb()
+    broker.close()
+    workers(scale_env)
+    jobs = [server.wait_job(job_id, timeout=120) for job_id in ids]
+    assert [job["status"] for job in jobs] == ["succeeded"] * 3, [j["error"] for j in jobs]
+    for job_id in ids:
+        assert [step for step, _ in full_history(server, job_id, "batch_loss")] == list(
+            range(1, 301))

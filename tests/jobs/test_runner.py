@@ -199,3 +199,12 @@ def test_a_job_whose_data_cannot_load_fails_with_the_reason(db, settings, lost_d
     result = JobRunner(db, settings, WORKER).run()
     assert result.status == "failed"
     assert "gone" in job(db, job_id).error
+
+
+def test_a_doorbell_for_a_job_no_longer_queued_runs_the_oldest_queued_job(db, settings):
+    first, second = queue(db), queue(db)
+    assert JobRunner(db, settings, WORKER).run(first).status == "succeeded"
+    assert JobRunner(db, settings, WORKER).run(first) is None, "without or_oldest: nothing"
+    result = JobRunner(db, settings, WORKER).run(first, or_oldest=True)
+    assert (result.job_id, result.status) == (second, "succeeded")
+    assert JobRunner(db, settings, WORKER).run(first, or_oldest=True) is None

@@ -26,7 +26,7 @@ def test_visibility_timeout_outlasts_any_configured_time_limit():
 def test_the_task_is_a_thin_wrapper_around_the_runner():
     app = make_celery(Settings())
     calls = []
-    register_task(app, calls.append)
+    register_task(app, lambda job_id, **options: calls.append((job_id, options)))
     app.tasks[TASK_NAME].run("job-1")
-    assert calls == ["job-1"]
+    assert calls == [("job-1", {"or_oldest": True})]
     assert app.tasks[TASK_NAME].acks_late is True
