@@ -246,3 +246,28 @@ def test_the_server_still_answers_afterwards(served: Served) -> None:
     assert served.client.get("/readyz").status_code == 200
     response = served.client.post(served.predict_url, json=VALID_SAMPLE)
     assert response.status_code == 200 and len(response.json()["predictions"]) == 1
+
+
+_header_noise = st.text(st.sampled_from(list(" \t;,=\"()/+\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0aJx")),
+                        max_size=4)
+
+
+@EXAMPLES
+@given(before=_header_noise, media_type=st.sampled_from(["application/json", "Application/JSON",
+                                                         "application/problem+json"]),
+       after=_header_noise)
+def test_no_content_type_lets_a_body_past_the_strict_check(served: Served, before: str,
+                                                           media_type: str, after: str) -> None:
+    """A Content-Type FastAPI reads as JSON gets the strict check (here: a 422 for a duplicate
+    key), any other a 415: FastAPI's lenient parser never sees an unchecked body (it took
+    "application/json\\x1c", which our own reading of the header did not)."""
+    body = b'{"name": "first", ' + json.dumps(DIGITS_SPEC).encode()[1:]
+    response = served.client.post("/v1/jobs", content=body, headers={
+        "content-type": (before + media_type + after).encode("latin-1")})
+    error = assert_error(response)
+    if response.status_code == 415:
+        assert error["code"] == "unsupported_media_type", error
+    else:
+        assert response.status_code == 422 and error["code"] == "invalid_json", error
+        assert error["details"][0] == {"path": "name", "message": "duplicate key 'name'",
+                                       "type": "json_duplicate_key"}, error
