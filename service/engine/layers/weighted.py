@@ -9,10 +9,10 @@ import numpy as np
 from .. import initializers, validation
 from ..errors import SpecError
 from .activations import get_activation
-from .base import Layer
+from .base import ActivatedLayer
 
 
-class WeightedLayer(Layer):
+class WeightedLayer(ActivatedLayer):
     """A layer computing activation(x * W + b) for some product `*`.
 
     Validates the arguments both share; `max_norm` c, when set, rescales each unit's incoming
