@@ -3,6 +3,7 @@
 
     python bench/engine.py [workload ...] [--rounds 5]      # time ratios dropnet / torch
     python bench/engine.py --memory [--iterations 20000]    # RSS over a long training loop
+    python bench/engine.py --parity                         # float64 step against PyTorch
 
 Prints per training step (forward, loss, backward, SGD update; float32) the median ratio over
 rounds (lower is better) with its spread, the targets, and for mlp_large the share of the
@@ -176,6 +177,70 @@ def time_settings(names: list[str], rounds: int, settings: list[str]) -> bool:
     return ok
 
 
+PARITY_TOLERANCE = 1e-9
+
+
+def parity(names: list[str]) -> bool:
+    """One float64 training step of each workload in both engines from the same weights
+    (dropout rates set to 0, so no random masks differ): the largest relative difference of
+    loss, gradients and updated weights must stay below PARITY_TOLERANCE."""
+    import torch
+
+    from service.engine.losses import get_loss
+    from service.engine.network import build_network
+    from service.engine.optimizers import build_optimizer
+    from service.engine.training import train_step
+
+    reference = load_reference()
+    print(f"float64, one SGD step from the same weights, dropout off; "
+          f"tolerance {PARITY_TOLERANCE:g}")
+    ok = True
+    for name in names:
+        workload = reference.WORKLOADS[name]
+        if not workload.train:
+            continue
+        layers = [{**spec, "rate": 0.0} if spec["type"] == "dropout" else spec
+                  for spec in workload.layers]
+        network = build_network(layers, workload.input_shape, seed=0, dtype="float64")
+        module = reference.torch_module(workload).double().eval()  # eval: no torch dropout
+        weighted = [layer for layer in network.layers if layer.params]
+        modules = [m for m in module if isinstance(m, torch.nn.Linear | torch.nn.Conv2d)]
+        with torch.no_grad():
+            for layer, torch_layer in zip(weighted, modules, strict=True):
+                weight = layer.params["weight"]
+                torch_layer.weight.copy_(torch.from_numpy(
+                    weight.T if isinstance(torch_layer, torch.nn.Linear) else weight))
+                torch_layer.bias.copy_(torch.from_numpy(layer.params["bias"]))
+        x, y = reference.batch(workload)
+        x = x.astype(np.float64)
+        value = train_step(network, get_loss("cross_entropy"),
+                           build_optimizer({"type": "sgd", "learning_rate": 0.01}), x, y, 0.01)
+        torch_loss = torch.nn.functional.cross_entropy(module(torch.from_numpy(x)),
+                                                       torch.from_numpy(y))
+        torch_loss.backward()
+        errors = [abs(value - torch_loss.item()) / abs(torch_loss.item())]
+        for layer, torch_layer in zip(weighted, modules, strict=True):
+            linear = isinstance(torch_layer, torch.nn.Linear)
+            with torch.no_grad():
+                torch_layer.weight -= 0.01 * torch_layer.weight.grad
+                torch_layer.bias -= 0.01 * torch_layer.bias.grad
+            pairs = [(layer.grads["weight"], torch_layer.weight.grad),
+                     (layer.grads["bias"], torch_layer.bias.grad),
+                     (layer.params["weight"], torch_layer.weight),
+                     (layer.params["bias"], torch_layer.bias)]
+            for ours, theirs in pairs:
+                expected = theirs.detach().numpy()
+                if linear and ours.ndim == 2:
+                    expected = expected.T
+                scale = max(float(np.abs(expected).max()), 1e-300)
+                errors.append(float(np.abs(ours - expected).max()) / scale)
+        worst = max(errors)
+        met = worst <= PARITY_TOLERANCE
+        ok &= met
+        print(f"{name:14s} max relative difference {worst:.2e} {'ok' if met else 'MISSED'}")
+    return ok
+
+
 def memory_run(engine: str, iterations: int) -> None:
     """Child process: train mlp_large for `iterations` steps, print RSS samples (MiB)."""
     reference = load_reference()
@@ -219,6 +284,7 @@ def main() -> None:
     parser.add_argument("workloads", nargs="*")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--memory", action="store_true")
+    parser.add_argument("--parity", action="store_true")
     parser.add_argument("--iterations", type=int, default=20_000)
     parser.add_argument("--setting", choices=SETTINGS, action="append",
                         help="run only this BLAS setting (repeatable; default: both)")
@@ -235,6 +301,8 @@ def main() -> None:
     unknown = sorted(set(names) - set(TARGETS["native"]))
     if unknown:
         parser.error(f"unknown workloads {unknown}; expected some of {list(TARGETS['native'])}")
+    if args.parity:
+        sys.exit(0 if parity(names) else 1)
     start = time.perf_counter()
     if args.setting_child:
         ok = time_workloads(names, args.rounds, args.setting_child)
