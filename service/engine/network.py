@@ -34,7 +34,8 @@ class Network:
                  rng: np.random.Generator, dtype: np.dtype) -> None:
         self.layers = list(layers)
         self.input_shape = tuple(input_shape)
-        self.output_shape = self.layers[-1].output_shape if self.layers else self.input_shape
+        last = self.layers[-1].output_shape if self.layers else None
+        self.output_shape: tuple[int, ...] = self.input_shape if last is None else last
         self.rng = rng
         self.dtype = np.dtype(dtype)
         self._params = {f"layers.{i}.{key}": value for i, layer in enumerate(self.layers)
@@ -217,7 +218,7 @@ def build_layer(spec: Any) -> Layer:
                             expected="no activation field on an activation layer",
                             received=spec["activation"])
         return call_with_spec(ActivationLayer, {**spec, "activation": kind})
-    validation.choice(kind, "type", sorted([*LAYER_TYPES, *ACTIVATIONS]))
+    kind = validation.choice(kind, "type", sorted([*LAYER_TYPES, *ACTIVATIONS]))
     return call_with_spec(LAYER_TYPES[kind], spec)
 
 

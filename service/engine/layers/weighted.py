@@ -29,7 +29,7 @@ class WeightedLayer(ActivatedLayer):
         if alpha is not None and activation != "leaky_relu":
             raise SpecError("only leaky_relu takes alpha", field="alpha", expected="no alpha",
                             received=alpha)
-        self.activation = get_activation(activation, **({} if alpha is None else {"alpha": alpha}))
+        self.activation = get_activation(activation, alpha=alpha)
         self.kernel_initializer = validation.choice(
             kernel_initializer or initializers.default_for(activation), "kernel_initializer",
             initializers.INITIALIZERS)
