@@ -121,7 +121,8 @@ def time_workloads(names: list[str], rounds: int, setting: str) -> bool:
     reference = load_reference()
     measure = reference.seconds_per_call
     targets = TARGETS[setting]
-    print(f"== setting {setting}: {blas_description()}")
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"== setting {setting}: {blas_description()}; load average {load}")
     print(f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} "
           f"threads), {os.cpu_count()} cores; {rounds} interleaved rounds, median ratio")
     gflops = gemm_gflops(measure)
