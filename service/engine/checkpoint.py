@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -31,7 +31,9 @@ def pack(meta: dict[str, Any], arrays: dict[str, np.ndarray], *, compress: bool 
         raise ValueError(f"array name {META_KEY!r} is reserved")
     buffer = io.BytesIO()
     encoded = np.frombuffer(json.dumps(meta, separators=(",", ":")).encode(), dtype=np.uint8)
-    (np.savez_compressed if compress else np.savez)(buffer, **{META_KEY: encoded}, **arrays)
+    # np.savez's stubs type **kwds as its allow_pickle flag; the members are arrays.
+    save = cast(Any, np.savez_compressed if compress else np.savez)
+    save(buffer, **{META_KEY: encoded, **arrays})
     return buffer.getvalue()
 
 

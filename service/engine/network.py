@@ -9,7 +9,14 @@ import numpy as np
 
 from . import validation
 from .errors import SpecError
-from .layers import ACTIVATIONS, LAYER_TYPES, ActivationLayer, DropoutBase, Layer
+from .layers import (
+    ACTIVATIONS,
+    LAYER_TYPES,
+    ActivatedLayer,
+    ActivationLayer,
+    DropoutBase,
+    Layer,
+)
 from .specs import call_with_spec
 
 DTYPES = ("float32", "float64")
@@ -27,7 +34,8 @@ class Network:
                  rng: np.random.Generator, dtype: np.dtype) -> None:
         self.layers = list(layers)
         self.input_shape = tuple(input_shape)
-        self.output_shape = self.layers[-1].output_shape if self.layers else self.input_shape
+        last = self.layers[-1].output_shape if self.layers else None
+        self.output_shape: tuple[int, ...] = self.input_shape if last is None else last
         self.rng = rng
         self.dtype = np.dtype(dtype)
         self._params = {f"layers.{i}.{key}": value for i, layer in enumerate(self.layers)
@@ -86,18 +94,20 @@ class Network:
         self._check_trainable()
         last = len(self.layers) - 1
         stop = 0 if need_input_grad else self._first_trainable
-        grad: np.ndarray | None = dout
+        grad = dout
         for i in range(last, -1, -1):
             layer = self.layers[i]
             need = need_input_grad or i > stop
             if logits and i == last:
                 if isinstance(layer, ActivationLayer):
                     continue
-                grad = layer.backward(grad, need_input_grad=need, activated=False)  # type: ignore[call-arg]
+                dx = self._final_logits_layer(layer).backward(grad, need_input_grad=need,
+                                                              activated=False)
             else:
-                grad = layer.backward(grad, need_input_grad=need)  # type: ignore[arg-type]
-            if not need:
+                dx = layer.backward(grad, need_input_grad=need)
+            if dx is None:
                 return None
+            grad = dx
         return grad
 
     def _final_logits(self, layer: Layer, x: np.ndarray, training: bool) -> np.ndarray:
@@ -105,7 +115,15 @@ class Network:
             raise ValueError("logits=True needs a network whose final activation is softmax")
         if isinstance(layer, ActivationLayer):
             return x
-        return layer.forward(x, training=training, activate=False)  # type: ignore[call-arg]
+        return self._final_logits_layer(layer).forward(x, training=training, activate=False)
+
+    @staticmethod
+    def _final_logits_layer(layer: Layer) -> ActivatedLayer:
+        """The final layer as one whose softmax the fused loss may skip."""
+        if not isinstance(layer, ActivatedLayer):
+            raise ValueError(f"logits=True needs a final layer with an activation; received "
+                             f"{type(layer).__name__}")
+        return layer
 
     def predict_proba(self, x: np.ndarray, *, batch_size: int = 1024) -> np.ndarray:
         """Inference-mode outputs (class probabilities for softmax networks), in batches.
@@ -200,7 +218,7 @@ def build_layer(spec: Any) -> Layer:
                             expected="no activation field on an activation layer",
                             received=spec["activation"])
         return call_with_spec(ActivationLayer, {**spec, "activation": kind})
-    validation.choice(kind, "type", sorted([*LAYER_TYPES, *ACTIVATIONS]))
+    kind = validation.choice(kind, "type", sorted([*LAYER_TYPES, *ACTIVATIONS]))
     return call_with_spec(LAYER_TYPES[kind], spec)
 
 

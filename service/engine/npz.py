@@ -15,7 +15,7 @@ import os
 import threading
 import zipfile
 import zlib
-from typing import BinaryIO
+from typing import IO
 
 import numpy as np
 
@@ -31,7 +31,7 @@ _header_lock = threading.Lock()
 
 
 def read_npy_header(
-    stream: BinaryIO, *, max_header_size: int = MAX_HEADER_BYTES
+    stream: IO[bytes], *, max_header_size: int = MAX_HEADER_BYTES
 ) -> tuple[tuple[int, ...], bool, np.dtype]:
     """(shape, fortran_order, dtype) from the start of an .npy stream, leaving it at the data.
 
@@ -48,7 +48,7 @@ def read_npy_header(
     return tuple(shape), fortran_order, dtype
 
 
-def read_npy(stream: BinaryIO, *, max_header_size: int = MAX_HEADER_BYTES) -> np.ndarray:
+def read_npy(stream: IO[bytes], *, max_header_size: int = MAX_HEADER_BYTES) -> np.ndarray:
     """The writable array stored in an .npy stream; object arrays are refused (no pickle).
 
     Raises ValueError when the header is malformed or the data ends before the header's
@@ -63,7 +63,7 @@ def read_npy(stream: BinaryIO, *, max_header_size: int = MAX_HEADER_BYTES) -> np
         count *= size
     array = np.empty(count, dtype=dtype)
     if count and dtype.itemsize:
-        _read_exactly(stream, memoryview(array.view(np.uint8)))
+        _read_exactly(stream, array.view(np.uint8).data)
     if fortran_order:
         return array.reshape(shape[::-1]).transpose()
     return array.reshape(shape)
@@ -91,7 +91,7 @@ def load_npz(source: bytes | str | os.PathLike[str]) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _read_exactly(stream: BinaryIO, target: memoryview) -> None:
+def _read_exactly(stream: IO[bytes], target: memoryview) -> None:
     """Fill `target` from `stream` in bounded chunks; ValueError if the stream ends first."""
     filled = 0
     while filled < len(target):

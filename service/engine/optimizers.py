@@ -122,7 +122,7 @@ class Optimizer(abc.ABC):
 
 class SGD(Optimizer):
     name = "sgd"
-    slots = ("velocity",)
+    slots: tuple[str, ...] = ("velocity",)
 
     def __init__(self, learning_rate: float, weight_decay: float = 0.0, momentum: float = 0.0,
                  nesterov: bool = False) -> None:

@@ -33,18 +33,23 @@ def assert_close(analytic: np.ndarray, numeric: np.ndarray, *, rtol: float = 1e-
 
 
 def check_layer_gradients(layer: Layer, x: np.ndarray, *, training: bool = False,
-                          rtol: float = 1e-6, seed: int = 0) -> None:
+                          rtol: float = 1e-6, seed: int = 0,
+                          before_forward: Callable[[], None] | None = None) -> None:
     """Compare a built float64 layer's backward() with central differences of a random
     projection sum(forward(x) * r), for the input and for every parameter.
 
-    With `training=True` the layer's randomness must repeat per forward call (callers reseed).
+    With `training=True` the layer's randomness must repeat per forward call:
+    `before_forward` (called before each one) rewinds it.
     """
     assert x.dtype == np.float64
+    rewind = before_forward or (lambda: None)
     rng = np.random.default_rng(seed)
+    rewind()
     out = layer.forward(x, training=training)
     projection = rng.standard_normal(out.shape)
 
     def loss() -> float:
+        rewind()
         return float(np.sum(layer.forward(x, training=training) * projection))
 
     loss()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .activations import ACTIVATIONS, ActivationLayer
-from .base import Layer
+from .base import ActivatedLayer, Layer
 from .conv2d import Conv2D
 from .dense import Dense
 from .dropout import Dropout, DropoutBase, GaussianDropout, SpatialDropout2D
@@ -21,6 +21,7 @@ types: {"type": "relu"} means {"type": "activation", "activation": "relu"}."""
 __all__ = [
     "ACTIVATIONS",
     "LAYER_TYPES",
+    "ActivatedLayer",
     "ActivationLayer",
     "AvgPool2D",
     "Conv2D",

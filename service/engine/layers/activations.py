@@ -155,10 +155,16 @@ _BY_NAME: dict[str, type[Activation]] = {
 }
 
 
-def get_activation(name: Any, field: str = "activation", **kwargs: Any) -> Activation:
-    """The activation called `name` (one of ACTIVATIONS)."""
+def get_activation(name: Any, field: str = "activation", *,
+                   alpha: float | None = None) -> Activation:
+    """The activation called `name` (one of ACTIVATIONS); `alpha` for leaky_relu only."""
     validation.choice(name, field, ACTIVATIONS)
-    return _BY_NAME[name](**kwargs)
+    if alpha is None:
+        return _BY_NAME[name]()
+    if name != "leaky_relu":
+        raise SpecError("only leaky_relu takes alpha", field="alpha", expected="no alpha",
+                        received=alpha)
+    return LeakyReLU(alpha)
 
 
 class ActivationLayer(Layer):
@@ -171,12 +177,11 @@ class ActivationLayer(Layer):
 
     def __init__(self, activation: str = "relu", alpha: float | None = None) -> None:
         super().__init__()
-        kwargs = {} if alpha is None else {"alpha": alpha}
         if alpha is not None and activation != "leaky_relu":
             raise SpecError(
                 "only leaky_relu takes alpha", field="alpha", expected="no alpha", received=alpha
             )
-        self.activation = get_activation(activation, **kwargs)
+        self.activation = get_activation(activation, alpha=alpha)
         self._y: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, *, training: bool) -> np.ndarray:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from .. import initializers
+
+if TYPE_CHECKING:
+    from .activations import Activation
 
 Shape = tuple[int, ...]
 
@@ -122,3 +125,23 @@ class Layer(abc.ABC):
 
     def _buffer(self, name: str, shape: Shape) -> np.ndarray:
         return self._buffers.get(name, shape, self.dtype)
+
+
+class ActivatedLayer(Layer):
+    """A layer whose output ends in an activation that the fused softmax losses skip.
+
+    `forward(..., activate=False)` returns the pre-activation z (the logits), and
+    `backward(..., activated=False)` takes dout as the gradient of z rather than of
+    activation(z). Network uses both for a final layer whose activation is softmax.
+    """
+
+    activation: Activation
+
+    @abc.abstractmethod
+    def forward(self, x: np.ndarray, *, training: bool, activate: bool = True) -> np.ndarray:
+        """x: (batch, *input_shape) -> (batch, *output_shape); z itself when not `activate`."""
+
+    @abc.abstractmethod
+    def backward(self, dout: np.ndarray, *, need_input_grad: bool = True,
+                 activated: bool = True) -> np.ndarray | None:
+        """dout: the gradient of activation(z), or of z when not `activated`; as Layer's."""

@@ -9,10 +9,10 @@ import numpy as np
 from .. import initializers, validation
 from ..errors import SpecError
 from .activations import get_activation
-from .base import Layer
+from .base import ActivatedLayer
 
 
-class WeightedLayer(Layer):
+class WeightedLayer(ActivatedLayer):
     """A layer computing activation(x * W + b) for some product `*`.
 
     Validates the arguments both share; `max_norm` c, when set, rescales each unit's incoming
@@ -29,7 +29,7 @@ class WeightedLayer(Layer):
         if alpha is not None and activation != "leaky_relu":
             raise SpecError("only leaky_relu takes alpha", field="alpha", expected="no alpha",
                             received=alpha)
-        self.activation = get_activation(activation, **({} if alpha is None else {"alpha": alpha}))
+        self.activation = get_activation(activation, alpha=alpha)
         self.kernel_initializer = validation.choice(
             kernel_initializer or initializers.default_for(activation), "kernel_initializer",
             initializers.INITIALIZERS)

@@ -8,24 +8,13 @@ from service.engine.layers.activations import (
     log_softmax,
     softmax,
 )
-from tests.engine.gradcheck import check_layer_gradients
+from tests.engine.layers.contract import build, run_layer_test
 
 
-def built(activation: str, shape=(5,), **kwargs) -> ActivationLayer:
-    layer = ActivationLayer(activation, **kwargs)
-    layer.build(shape, rng=np.random.default_rng(0), dtype=np.dtype(np.float64))
-    return layer
-
-
-@pytest.mark.parametrize("activation", ACTIVATIONS)
-def test_gradients_match_central_differences(activation):
-    x = np.random.default_rng(3).standard_normal((4, 5)) * 2
-    check_layer_gradients(built(activation), x)
-
-
-def test_leaky_relu_gradient_with_custom_alpha():
-    x = np.random.default_rng(3).standard_normal((4, 5))
-    check_layer_gradients(built("leaky_relu", alpha=0.3), x)
+@pytest.mark.parametrize("kwargs", [*({"activation": name} for name in ACTIVATIONS),
+                                    {"activation": "leaky_relu", "alpha": 0.3}])
+def test_layer_contract(kwargs):
+    run_layer_test(ActivationLayer, kwargs, (5,), (5,), batch=4)
 
 
 @pytest.mark.parametrize(("name", "expected"), [
@@ -38,14 +27,15 @@ def test_leaky_relu_gradient_with_custom_alpha():
 ])
 def test_values(name, expected):
     z = np.random.default_rng(0).standard_normal((3, 4))
-    np.testing.assert_allclose(built(name, (4,)).forward(z.copy(), training=False), expected(z),
+    layer = build(ActivationLayer(name), (4,))
+    np.testing.assert_allclose(layer.forward(z.copy(), training=False), expected(z),
                                rtol=1e-12, atol=1e-15)
 
 
 def test_sigmoid_and_softmax_are_stable_for_huge_inputs():
     z = np.array([[1000.0, -1000.0, 0.0]])
     with np.errstate(over="raise", invalid="raise", divide="raise"):
-        y = built("sigmoid", (3,)).forward(z.copy(), training=False)
+        y = build(ActivationLayer("sigmoid"), (3,)).forward(z.copy(), training=False)
         np.testing.assert_allclose(y, [[1.0, 0.0, 0.5]])
         p = softmax(z)
         np.testing.assert_allclose(p, [[1.0, 0.0, 0.0]])

@@ -3,14 +3,7 @@ import pytest
 
 from service.engine.errors import SpecError
 from service.engine.layers.conv2d import Conv2D
-from tests.engine.gradcheck import check_layer_gradients
-
-
-def built(layer: Conv2D, input_shape, dtype=np.float64, seed: int = 0) -> Conv2D:
-    layer.build(input_shape, rng=np.random.default_rng(seed), dtype=np.dtype(dtype))
-    if layer.use_bias:
-        layer.params["bias"][:] = np.random.default_rng(seed + 1).standard_normal(layer.filters)
-    return layer
+from tests.engine.layers.contract import build, run_layer_test
 
 
 def naive_conv(x, weight, bias, stride, pads):
@@ -44,7 +37,8 @@ def naive_conv(x, weight, bias, stride, pads):
     ],
 )
 def test_forward_matches_the_naive_loops(kwargs, input_shape, pads):
-    layer = built(Conv2D(3, **kwargs), input_shape)
+    layer = build(Conv2D(3, **kwargs), input_shape)
+    layer.params["bias"][:] = [0.5, -1.0, 2.0]
     x = np.random.default_rng(2).standard_normal((3, *input_shape))
     y = layer.forward(x, training=True)
     expected = naive_conv(x, layer.params["weight"], layer.params["bias"], layer.stride, pads)
@@ -53,27 +47,31 @@ def test_forward_matches_the_naive_loops(kwargs, input_shape, pads):
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "input_shape"),
+    ("kwargs", "input_shape", "output_shape"),
     [
-        ({"kernel_size": 3, "activation": "linear"}, (2, 5, 5)),
-        ({"kernel_size": 3, "stride": 2, "activation": "tanh"}, (2, 6, 5)),
-        ({"kernel_size": (2, 3), "padding": "same", "activation": "relu"}, (2, 4, 5)),
-        ({"kernel_size": 3, "stride": 2, "padding": "same", "activation": "tanh"}, (3, 5, 4)),
-        ({"kernel_size": (3, 2), "padding": 1, "activation": "linear"}, (2, 4, 4)),
-        ({"kernel_size": (1, 3), "stride": (2, 1), "padding": 1, "activation": "relu"}, (1, 5, 4)),
-        ({"kernel_size": 2, "activation": "sigmoid", "use_bias": False}, (2, 4, 4)),
-        ({"kernel_size": 2, "activation": "softmax", "padding": "same"}, (2, 3, 4)),
-        ({"kernel_size": 3, "activation": "leaky_relu", "alpha": 0.2, "stride": 2}, (1, 5, 5)),
+        ({"kernel_size": 3, "activation": "linear"}, (2, 5, 5), (3, 3, 3)),
+        ({"kernel_size": 3, "stride": 2, "activation": "tanh"}, (2, 6, 5), (3, 2, 2)),
+        ({"kernel_size": (2, 3), "padding": "same", "activation": "relu"}, (2, 4, 5), (3, 4, 5)),
+        ({"kernel_size": 3, "stride": 2, "padding": "same", "activation": "tanh"}, (3, 5, 4),
+         (3, 3, 2)),
+        ({"kernel_size": (3, 2), "padding": 1, "activation": "linear"}, (2, 4, 4), (3, 4, 5)),
+        ({"kernel_size": (1, 3), "stride": (2, 1), "padding": 1, "activation": "relu"},
+         (1, 5, 4), (3, 4, 4)),
+        ({"kernel_size": 2, "activation": "sigmoid", "use_bias": False}, (2, 4, 4), (3, 3, 3)),
+        ({"kernel_size": 2, "activation": "softmax", "padding": "same"}, (2, 3, 4), (3, 3, 4)),
+        ({"kernel_size": 3, "activation": "leaky_relu", "alpha": 0.2, "stride": 2}, (1, 5, 5),
+         (3, 2, 2)),
+        ({"kernel_size": (3, 5), "stride": (1, 2), "padding": "same", "activation": "leaky_relu",
+          "alpha": 0.2, "max_norm": 3.0, "use_bias": False}, (2, 5, 6), (3, 5, 3)),
     ],
 )
-def test_gradients_match_central_differences(kwargs, input_shape):
-    layer = built(Conv2D(3, **kwargs), input_shape)
-    x = np.random.default_rng(3).standard_normal((2, *input_shape))
-    check_layer_gradients(layer, x)
+def test_layer_contract(kwargs, input_shape, output_shape):
+    run_layer_test(Conv2D, {"filters": 3, **kwargs}, input_shape, output_shape)
 
 
 def test_gradients_without_activation_and_without_input_grad():
-    layer = built(Conv2D(2, 3, activation="tanh", padding="same"), (2, 4, 4))
+    layer = build(Conv2D(2, 3, activation="tanh", padding="same"), (2, 4, 4))
+    layer.params["bias"][:] = [0.5, -1.0]
     x = np.random.default_rng(0).standard_normal((2, 2, 4, 4))
     z = layer.forward(x, training=True, activate=False).copy()
     y = layer.forward(x, training=True)
@@ -81,7 +79,7 @@ def test_gradients_without_activation_and_without_input_grad():
     dout = np.random.default_rng(1).standard_normal(y.shape)
     dx_linear = layer.backward(dout, activated=False).copy()
     dw_linear = layer.grads["weight"].copy()
-    linear = built(Conv2D(2, 3, padding="same"), (2, 4, 4))
+    linear = build(Conv2D(2, 3, padding="same"), (2, 4, 4))
     linear.params["weight"][:] = layer.params["weight"]
     linear.params["bias"][:] = layer.params["bias"]
     linear.forward(x, training=True)
@@ -93,7 +91,7 @@ def test_gradients_without_activation_and_without_input_grad():
 
 def test_weight_gradient_summed_over_image_chunks_matches_the_definition():
     # A one-channel input as large as this makes the layer sum dW over several image chunks.
-    layer = built(Conv2D(2, 3, padding=1), (1, 50, 50))
+    layer = build(Conv2D(2, 3, padding=1), (1, 50, 50))
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4, 1, 50, 50))
     dout = rng.standard_normal((4, 2, 50, 50))
@@ -109,20 +107,20 @@ def test_weight_gradient_summed_over_image_chunks_matches_the_definition():
 
 
 def test_shapes_and_parameter_layout():
-    layer = built(Conv2D(32, 3, activation="relu"), (1, 28, 28))
+    layer = build(Conv2D(32, 3, activation="relu"), (1, 28, 28))
     assert layer.output_shape == (32, 26, 26)
     assert layer.params["weight"].shape == (32, 1, 3, 3)
     assert layer.params["bias"].shape == (32,)
-    assert built(Conv2D(4, (3, 5), stride=(2, 3), padding="same"), (2, 9, 10)).output_shape == (
+    assert build(Conv2D(4, (3, 5), stride=(2, 3), padding="same"), (2, 9, 10)).output_shape == (
         4,
         5,
         4,
     )
-    assert built(Conv2D(4, 5, padding=2), (2, 9, 10)).output_shape == (4, 9, 10)
+    assert build(Conv2D(4, 5, padding=2), (2, 9, 10)).output_shape == (4, 9, 10)
 
 
 def test_initialisers_use_the_receptive_field_as_fan_in():
-    relu = built(Conv2D(200, 3, activation="relu"), (50, 5, 5))
+    relu = build(Conv2D(200, 3, activation="relu"), (50, 5, 5))
     assert relu.kernel_initializer == "he_normal"
     assert relu.params["weight"].std() == pytest.approx(np.sqrt(2 / (50 * 9)), rel=0.02)
     tanh = Conv2D(200, 3, activation="tanh")
@@ -132,24 +130,13 @@ def test_initialisers_use_the_receptive_field_as_fan_in():
     assert not tanh.params["bias"].any()
 
 
-def test_float32_stays_float32():
-    layer = built(Conv2D(4, 3, activation="relu", padding="same"), (2, 6, 6), dtype=np.float32)
-    x = np.random.default_rng(0).standard_normal((3, 2, 6, 6)).astype(np.float32)
-    y = layer.forward(x, training=True)
-    assert y.dtype == np.float32
-    assert (y >= 0).all()
-    dx = layer.backward(np.ones_like(y))
-    assert dx.dtype == np.float32
-    assert all(g.dtype == np.float32 for g in layer.grads.values())
-
-
 def test_max_norm_caps_each_filter():
-    layer = built(Conv2D(5, 3, max_norm=0.5), (2, 5, 5))
+    layer = build(Conv2D(5, 3, max_norm=0.5), (2, 5, 5))
     layer.params["weight"][:] *= 10
     layer.apply_constraints()
     norms = np.sqrt((layer.params["weight"] ** 2).sum(axis=(1, 2, 3)))
     np.testing.assert_allclose(norms, 0.5, rtol=1e-12)
-    small = built(Conv2D(5, 3, max_norm=100.0), (2, 5, 5))
+    small = build(Conv2D(5, 3, max_norm=100.0), (2, 5, 5))
     before = small.params["weight"].copy()
     small.apply_constraints()
     np.testing.assert_array_equal(small.params["weight"], before)
@@ -181,50 +168,28 @@ def test_invalid_arguments_name_the_field(kwargs, field):
 
 def test_empty_output_is_a_spec_error_with_the_numbers():
     with pytest.raises(SpecError) as info:
-        built(Conv2D(2, 7), (1, 5, 5))
+        build(Conv2D(2, 7), (1, 5, 5))
     assert info.value.field == "kernel_size"
     assert "input 5x5, kernel 7x7, padding 0" in str(info.value)
     assert "5x5" in info.value.expected
     with pytest.raises(SpecError) as info:
-        built(Conv2D(2, (8, 3), padding=1), (1, 5, 5))
+        build(Conv2D(2, (8, 3), padding=1), (1, 5, 5))
     assert info.value.received == "input 5x5, kernel 8x3, padding 1"
     assert "7x7" in info.value.expected
-    built(Conv2D(2, 7, padding="same"), (1, 5, 5))  # "same" always fits
+    build(Conv2D(2, 7, padding="same"), (1, 5, 5))  # "same" always fits
 
 
 @pytest.mark.parametrize("input_shape", [(784,), (28, 28), (1, 1, 28, 28)])
 def test_non_image_input_is_a_spec_error(input_shape):
     with pytest.raises(SpecError) as info:
-        built(Conv2D(2, 3), input_shape)
+        build(Conv2D(2, 3), input_shape)
     assert info.value.field == "type"
-
-
-def test_config_rebuilds_the_same_layer():
-    layer = Conv2D(
-        7,
-        (3, 5),
-        stride=(1, 2),
-        padding="same",
-        activation="leaky_relu",
-        alpha=0.2,
-        max_norm=3.0,
-        use_bias=False,
-    )
-    spec = layer.config()
-    assert spec["type"] == "conv2d"
-    assert spec["kernel_size"] == [3, 5]
-    spec.pop("type")
-    assert Conv2D(**spec).config() == layer.config()
-    plain = Conv2D(4, 3, padding=2)
-    spec = plain.config()
-    spec.pop("type")
-    assert Conv2D(**spec).config() == plain.config()
 
 
 def test_large_inference_batches_run_in_chunks(monkeypatch):
     from service.engine.layers import conv2d
 
-    layer = built(Conv2D(3, 3, activation="relu", padding=1), (2, 6, 5))
+    layer = build(Conv2D(3, 3, activation="relu", padding=1), (2, 6, 5))
     x = np.random.default_rng(0).standard_normal((7, 2, 6, 5))
     whole = layer.forward(x, training=False).copy()
     monkeypatch.setattr(conv2d, "_INFERENCE_CHUNK_ELEMENTS", 19 * 2 * 30)  # 2 images a chunk

@@ -4,24 +4,20 @@ import pytest
 from service.engine.errors import SpecError
 from service.engine.layers.activations import ACTIVATIONS
 from service.engine.layers.dense import Dense
-from tests.engine.gradcheck import check_layer_gradients
+from tests.engine.layers.contract import build, run_layer_test
 
 
-def built(layer: Dense, in_features: int, dtype=np.float64, seed: int = 0) -> Dense:
-    layer.build((in_features,), rng=np.random.default_rng(seed), dtype=np.dtype(dtype))
-    return layer
-
-
-@pytest.mark.parametrize("activation", ACTIVATIONS)
-def test_gradients_match_central_differences(activation):
-    layer = built(Dense(5, activation), 4)
-    layer.params["bias"][:] = np.random.default_rng(1).standard_normal(5)
-    x = np.random.default_rng(2).standard_normal((3, 4))
-    check_layer_gradients(layer, x)
+@pytest.mark.parametrize("kwargs", [
+    *({"activation": name} for name in ACTIVATIONS),
+    {"activation": "leaky_relu", "alpha": 0.2, "max_norm": 3.0},
+    {"activation": "tanh", "use_bias": False, "kernel_initializer": "he_uniform"},
+])
+def test_layer_contract(kwargs):
+    run_layer_test(Dense, {"units": 5, **kwargs}, (4,), (5,), batch=3)
 
 
 def test_forward_is_x_at_w_plus_b():
-    layer = built(Dense(3), 4)
+    layer = build(Dense(3), (4,))
     layer.params["bias"][:] = [1.0, -2.0, 0.5]
     x = np.random.default_rng(0).standard_normal((6, 4))
     np.testing.assert_allclose(layer.forward(x, training=True),
@@ -31,7 +27,7 @@ def test_forward_is_x_at_w_plus_b():
 
 
 def test_relu_output_has_no_negative_values_and_float32_stays_float32():
-    layer = built(Dense(8, "relu"), 4, dtype=np.float32)
+    layer = build(Dense(8, "relu"), (4,), dtype=np.float32)
     y = layer.forward(np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32),
                       training=False)
     assert y.dtype == np.float32
@@ -40,33 +36,33 @@ def test_relu_output_has_no_negative_values_and_float32_stays_float32():
 
 def test_initializers_follow_the_activation_and_their_scale():
     fan_in = 400
-    relu = built(Dense(300, "relu"), fan_in)
-    tanh = built(Dense(300, "tanh"), fan_in)
+    relu = build(Dense(300, "relu"), (fan_in,))
+    tanh = build(Dense(300, "tanh"), (fan_in,))
     assert relu.kernel_initializer == "he_normal"
     assert tanh.kernel_initializer == "glorot_uniform"
     assert relu.params["weight"].std() == pytest.approx(np.sqrt(2 / fan_in), rel=0.02)
     limit = np.sqrt(6 / (fan_in + 300))
     assert np.abs(tanh.params["weight"]).max() <= limit
     assert tanh.params["weight"].std() == pytest.approx(limit / np.sqrt(3), rel=0.02)
-    uniform = built(Dense(300, kernel_initializer="he_uniform"), fan_in)
+    uniform = build(Dense(300, kernel_initializer="he_uniform"), (fan_in,))
     assert np.abs(uniform.params["weight"]).max() <= np.sqrt(6 / fan_in)
     assert not relu.params["bias"].any()
 
 
 def test_max_norm_caps_each_units_incoming_weights():
-    layer = built(Dense(6, max_norm=0.5), 10)
+    layer = build(Dense(6, max_norm=0.5), (10,))
     layer.params["weight"][:] *= 10
     layer.apply_constraints()
     norms = np.linalg.norm(layer.params["weight"], axis=0)
     np.testing.assert_allclose(norms, 0.5, rtol=1e-12)
-    small = built(Dense(6, max_norm=100.0), 10)
+    small = build(Dense(6, max_norm=100.0), (10,))
     before = small.params["weight"].copy()
     small.apply_constraints()
     np.testing.assert_array_equal(small.params["weight"], before)
 
 
 def test_backward_without_input_grad_still_fills_parameter_grads():
-    layer = built(Dense(3), 2)
+    layer = build(Dense(3), (2,))
     x = np.ones((4, 2))
     layer.forward(x, training=True)
     assert layer.backward(np.ones((4, 3)), need_input_grad=False) is None
@@ -93,11 +89,3 @@ def test_invalid_arguments_name_the_field(kwargs, field):
 def test_image_input_needs_flatten():
     with pytest.raises(SpecError, match="flatten"):
         Dense(3).build((1, 8, 8), rng=np.random.default_rng(0), dtype=np.dtype(np.float32))
-
-
-def test_config_rebuilds_the_same_layer():
-    layer = Dense(7, "leaky_relu", alpha=0.2, max_norm=3.0)
-    spec = layer.config()
-    assert spec["type"] == "dense"
-    spec.pop("type")
-    assert Dense(**spec).config() == layer.config()

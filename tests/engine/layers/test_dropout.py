@@ -3,18 +3,24 @@ import pytest
 
 from service.engine.errors import SpecError
 from service.engine.layers.dropout import Dropout, GaussianDropout, SpatialDropout2D
-from tests.engine.gradcheck import assert_close, numerical_gradient
+from tests.engine.layers.contract import build, run_layer_test
 
 
-def built(layer, shape, dtype=np.float32, seed=0):
-    layer.build(shape, rng=np.random.default_rng(seed), dtype=np.dtype(dtype))
-    return layer
+@pytest.mark.parametrize(("cls", "kwargs", "shape"), [
+    (Dropout, {"rate": 0.4}, (6,)),
+    (Dropout, {"rate": 0.5, "noise_shape": [None, 1, None, None]}, (3, 2, 2)),
+    (SpatialDropout2D, {"rate": 0.3}, (4, 2, 3)),
+    (GaussianDropout, {"rate": 0.3}, (6,)),
+])
+def test_layer_contract_in_training(cls, kwargs, shape):
+    """Gradients with the noise held fixed (the generator rewound before every forward)."""
+    run_layer_test(cls, kwargs, shape, shape, batch=3, training=True)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("rate", [0.1, 0.5, 0.8])
 def test_zero_fraction_matches_rate_and_mean_is_preserved(rate, dtype):
-    layer = built(Dropout(rate), (1000,), dtype)
+    layer = build(Dropout(rate), (1000,), dtype=dtype)
     x = np.ones((200, 1000), dtype=dtype)
     y = layer.forward(x, training=True)
     assert y.dtype == dtype
@@ -26,7 +32,7 @@ def test_zero_fraction_matches_rate_and_mean_is_preserved(rate, dtype):
 
 
 def test_identity_at_inference_and_gradient_passes_through():
-    layer = built(Dropout(0.5), (10,))
+    layer = build(Dropout(0.5), (10,), dtype=np.float32)
     x = np.random.default_rng(0).standard_normal((4, 10)).astype(np.float32)
     assert layer.forward(x, training=False) is x
     dout = np.ones_like(x)
@@ -35,7 +41,7 @@ def test_identity_at_inference_and_gradient_passes_through():
 
 
 def test_gradient_is_masked_by_the_same_scaled_mask():
-    layer = built(Dropout(0.3), (50,), np.float64)
+    layer = build(Dropout(0.3), (50,), dtype=np.float64)
     x = np.random.default_rng(0).standard_normal((8, 50))
     y = layer.forward(x, training=True).copy()
     dout = np.random.default_rng(1).standard_normal(x.shape)
@@ -45,23 +51,8 @@ def test_gradient_is_masked_by_the_same_scaled_mask():
     np.testing.assert_allclose(y, x * scaled_mask, rtol=1e-15)
 
 
-def test_gradient_matches_central_differences_with_a_fixed_mask():
-    layer = built(Dropout(0.4), (6,), np.float64)
-    x = np.random.default_rng(0).standard_normal((3, 6))
-    r = np.random.default_rng(1).standard_normal((3, 6))
-    state = layer.rng.bit_generator.state
-
-    def loss() -> float:
-        layer.rng.bit_generator.state = state
-        return float((layer.forward(x, training=True) * r).sum())
-
-    loss()
-    analytic = layer.backward(r).copy()
-    assert_close(analytic, numerical_gradient(loss, x))
-
-
 def test_new_mask_every_training_forward():
-    layer = built(Dropout(0.5), (100,))
+    layer = build(Dropout(0.5), (100,), dtype=np.float32)
     x = np.ones((2, 100), dtype=np.float32)
     first = layer.forward(x, training=True).copy()
     second = layer.forward(x, training=True)
@@ -69,13 +60,13 @@ def test_new_mask_every_training_forward():
 
 
 def test_rate_zero_is_identity_in_training():
-    layer = built(Dropout(0.0), (5,))
+    layer = build(Dropout(0.0), (5,), dtype=np.float32)
     x = np.ones((2, 5), dtype=np.float32)
     assert layer.forward(x, training=True) is x
 
 
 def test_noise_shape_shares_the_mask_along_size_one_axes():
-    layer = built(Dropout(0.5, noise_shape=[None, 1, None, None]), (3, 4, 4))
+    layer = build(Dropout(0.5, noise_shape=[None, 1, None, None]), (3, 4, 4), dtype=np.float32)
     y = layer.forward(np.ones((6, 3, 4, 4), dtype=np.float32), training=True)
     # Every channel of a sample has the same mask.
     assert (y == y[:, :1]).all()
@@ -85,7 +76,7 @@ def test_noise_shape_shares_the_mask_along_size_one_axes():
 @pytest.mark.parametrize("noise_shape", [[None, 3], [None, 2, None, None], "abc", [0, None]])
 def test_bad_noise_shape_is_rejected(noise_shape):
     with pytest.raises(SpecError) as info:
-        built(Dropout(0.5, noise_shape=noise_shape), (3, 4, 4))
+        build(Dropout(0.5, noise_shape=noise_shape), (3, 4, 4), dtype=np.float32)
     assert info.value.field == "noise_shape"
 
 
@@ -98,7 +89,7 @@ def test_rate_outside_0_1_is_rejected(rate):
 
 
 def test_spatial_dropout_zeroes_whole_channels():
-    layer = built(SpatialDropout2D(0.5), (16, 5, 5))
+    layer = build(SpatialDropout2D(0.5), (16, 5, 5), dtype=np.float32)
     x = np.random.default_rng(0).random((8, 16, 5, 5)).astype(np.float32) + 0.1
     y = layer.forward(x, training=True)
     channel_zero = (y == 0).all(axis=(2, 3))
@@ -112,13 +103,13 @@ def test_spatial_dropout_zeroes_whole_channels():
 
 def test_spatial_dropout_needs_images():
     with pytest.raises(SpecError) as info:
-        built(SpatialDropout2D(0.5), (10,))
+        build(SpatialDropout2D(0.5), (10,), dtype=np.float32)
     assert info.value.field == "type"
 
 
 def test_gaussian_dropout_noise_has_mean_one_and_the_paper_variance():
     rate = 0.3
-    layer = built(GaussianDropout(rate), (10000,), np.float64)
+    layer = build(GaussianDropout(rate), (10000,), dtype=np.float64)
     x = np.ones((20, 10000))
     y = layer.forward(x, training=True)
     assert y.mean() == pytest.approx(1.0, abs=0.005)
