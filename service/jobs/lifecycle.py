@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session
 
 from service.errors import Conflict, NotFound
@@ -31,4 +30,4 @@ def delete(session: Session, job: Job) -> None:
     if job.status not in job_rows.TERMINAL:
         raise Conflict(f"job {job.id} is {job.status}; cancel it and wait until it has stopped "
                        "before deleting it")
-    session.execute(sql_delete(Job).where(Job.id == job.id))
+    job_rows.delete_job(session, job.id)

@@ -13,16 +13,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
-
 from service.config import Settings
 from service.engine.checkpoint import save_model
 from service.engine.errors import NonFiniteLossError
 from service.engine.network import build_network
 from service.engine.training import MetricRecord, Trainer, TrainingConfig
+from service.store import artifacts
 from service.store import jobs as job_rows
 from service.store import metrics as metric_rows
-from service.store.models import Checkpoint, Job, TrainedModel
 from service.store.session import Database
 from service.telemetry import JOBS_ENDED
 
@@ -157,11 +155,11 @@ class JobRunner:
 
     def _prepare(self, claim: job_rows.Claim) -> tuple[Trainer, MetricWriter, CheckpointPolicy]:
         with self.db.read() as session:
-            job = session.get(Job, claim.job_id)
+            job = job_rows.get(session, claim.job_id)
             if job is None:
                 raise LeaseLost(claim.job_id)
             spec = JobSpec.model_validate(job.spec)
-            checkpoint = session.get(Checkpoint, claim.job_id)
+            checkpoint = artifacts.get_checkpoint(session, claim.job_id)
             dataset = job_data.load(session, spec.data, input_shape=spec.model.input_shape,
                                     dtype=spec.model.dtype)
             state = None if checkpoint is None else (checkpoint.iteration, checkpoint.data)
@@ -197,9 +195,8 @@ class JobRunner:
                                    iteration=iteration)
             if done:
                 if model is not None:
-                    session.add(TrainedModel(job_id=claim.job_id, data=model,
-                                             size_bytes=len(model)))
-                _drop_checkpoint(session, claim.job_id)
+                    artifacts.add_model(session, claim.job_id, model)
+                artifacts.delete_checkpoint(session, claim.job_id)
         if not done:
             return RunResult(claim.job_id, "lease_lost", iteration)
         JOBS_ENDED.labels(status).inc()
@@ -245,9 +242,3 @@ class CheckpointPolicy:
     def taken(self, iteration: int) -> None:
         self.last_iteration = iteration
         self.last_time = time.monotonic()
-
-
-def _drop_checkpoint(session: Session, job_id: str) -> None:
-    checkpoint = session.get(Checkpoint, job_id)
-    if checkpoint is not None:
-        session.delete(checkpoint)

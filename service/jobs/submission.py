@@ -33,18 +33,15 @@ def submit(session: Session, spec: JobSpec, *, owner: str, settings: Settings) -
     """
     facts = check(session, spec, owner=owner, settings=settings)
     filled = _with_defaults(spec, settings)
-    job = Job(id=new_id(), owner=owner, name=spec.name, status=job_rows.QUEUED,
-              spec=filled.stored(), dataset_id=facts.dataset_id,
-              total_iterations=spec.training.iterations, latest_metrics={})
     if job_rows.count_active(session, owner) >= settings.max_queued_jobs_per_owner:
         raise TooManyJobs(
             f"{settings.max_queued_jobs_per_owner} jobs are already queued or running for this "
             "owner; retry when some have finished",
             headers={"Retry-After": "30"},
         )
-    session.add(job)
-    session.flush()
-    return job
+    return job_rows.create(session, job_id=new_id(), owner=owner, name=spec.name,
+                           spec=filled.stored(), dataset_id=facts.dataset_id,
+                           total_iterations=spec.training.iterations)
 
 
 def check(session: Session, spec: JobSpec, *, owner: str | None,

@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from .base import utcnow
@@ -40,6 +40,22 @@ class Claim:
     job_id: str
     lease_token: int
     attempt: int
+
+
+def create(session: Session, *, job_id: str, owner: str, name: str, spec: dict[str, Any],
+           dataset_id: str | None, total_iterations: int) -> Job:
+    """Add a queued job and flush it, so that its defaults (created_at, ...) are set."""
+    job = Job(id=job_id, owner=owner, name=name, status=QUEUED, spec=spec,
+              dataset_id=dataset_id, total_iterations=total_iterations, latest_metrics={})
+    session.add(job)
+    session.flush()
+    return job
+
+
+def delete_job(session: Session, job_id: str) -> None:
+    """Remove the job; its attempts, metrics, checkpoint and model go with it (ON DELETE
+    CASCADE)."""
+    session.execute(delete(Job).where(Job.id == job_id))
 
 
 def get(session: Session, job_id: str, *, owner: str | None = None) -> Job | None:
@@ -83,6 +99,13 @@ def counts_by_status(session: Session) -> dict[str, int]:
     counts = dict.fromkeys(STATUSES, 0)
     counts.update({status: int(n) for status, n in rows})
     return counts
+
+
+def running_speed(session: Session) -> float:
+    """The running jobs' training speeds summed, in iterations per second."""
+    total = session.scalar(select(func.coalesce(func.sum(Job.iterations_per_second), 0.0))
+                           .where(Job.status == RUNNING))
+    return float(total or 0)
 
 
 def claim(session: Session, worker: WorkerIdentity, *, lease_seconds: float,

@@ -11,8 +11,8 @@ from service import idempotency
 from service.errors import Conflict
 from service.jobs import lifecycle, submission
 from service.jobs.specs import JobSpec
+from service.store import artifacts
 from service.store import jobs as job_rows
-from service.store.models import TrainedModel
 
 from .. import cursors
 from ..deps import Owner, ReadSession, SettingsDep, StateDep, WriteSession
@@ -112,7 +112,7 @@ def list_attempts(job_id: str, session: ReadSession, owner: Owner) -> AttemptsPu
     **responses(401, 404, 409)})
 def download_model(job_id: str, session: ReadSession, owner: Owner) -> Response:
     job = lifecycle.get_owned(session, job_id, owner)
-    model = session.get(TrainedModel, job_id)
+    model = artifacts.get_model(session, job_id)
     if model is None:
         raise Conflict(f"job {job_id} is {job.status} and has no trained model")
     return Response(model.data, media_type="application/octet-stream",
