@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from service.config import Settings
 from service.engine.checkpoint import save_model
@@ -22,6 +23,7 @@ from service.store import artifacts
 from service.store import jobs as job_rows
 from service.store import metrics as metric_rows
 from service.store.session import Database
+from service.store.statuses import AttemptOutcome, JobStatus
 from service.telemetry import JOBS_ENDED
 
 from . import data as job_data
@@ -31,10 +33,21 @@ from .writer import LeaseLost, MetricWriter, store_checkpoint
 log = logging.getLogger(__name__)
 
 
+class RunOutcome(StrEnum):
+    """How JobRunner.run left the job: in a terminal status, given back to the queue, or no
+    longer this runner's (its lease was lost: whoever holds it now decides)."""
+
+    SUCCEEDED = JobStatus.SUCCEEDED.value
+    FAILED = JobStatus.FAILED.value
+    CANCELLED = JobStatus.CANCELLED.value
+    QUEUED = JobStatus.QUEUED.value
+    LEASE_LOST = "lease_lost"
+
+
 @dataclass(frozen=True)
 class RunResult:
     job_id: str
-    status: str
+    status: RunOutcome
     iteration: int
     error: str | None = None
 
@@ -114,7 +127,7 @@ class JobRunner:
         try:
             trainer, writer, policy = self._prepare(claim)
         except LeaseLost:
-            return RunResult(claim.job_id, "lease_lost", 0)
+            return RunResult(claim.job_id, RunOutcome.LEASE_LOST, 0)
         except Exception as error:  # bad data or an engine refusal: the job fails, not the worker
             log.exception("job %s could not start", claim.job_id)
             return self._finish(claim, job_rows.FAILED, 0, f"{type(error).__name__}: {error}")
@@ -137,7 +150,7 @@ class JobRunner:
                                  flush_every=policy.every_iterations)
         except LeaseLost:
             log.warning("job %s: lease lost, stopping without further writes", claim.job_id)
-            return RunResult(claim.job_id, "lease_lost", trainer.iteration)
+            return RunResult(claim.job_id, RunOutcome.LEASE_LOST, trainer.iteration)
         except NonFiniteLossError as error:
             return self._finish(claim, job_rows.FAILED, trainer.iteration, str(error))
         except Exception as error:
@@ -148,7 +161,7 @@ class JobRunner:
             model = save_model(trainer.network, metadata={"job_id": claim.job_id})
             return self._finish(claim, job_rows.SUCCEEDED, trainer.iteration, model=model)
         if heartbeat.lost:
-            return RunResult(claim.job_id, "lease_lost", trainer.iteration)
+            return RunResult(claim.job_id, RunOutcome.LEASE_LOST, trainer.iteration)
         if writer.cancel_requested or heartbeat.cancel_requested:
             return self._finish(claim, job_rows.CANCELLED, trainer.iteration)
         return self._release(claim, trainer)
@@ -188,7 +201,7 @@ class JobRunner:
         )
         return trainer, writer, policy
 
-    def _finish(self, claim: job_rows.Claim, status: str, iteration: int,
+    def _finish(self, claim: job_rows.Claim, status: JobStatus, iteration: int,
                 error: str | None = None, *, model: bytes | None = None) -> RunResult:
         with self.db.write() as session:
             done = job_rows.finish(session, claim, status=status, error=error,
@@ -198,11 +211,11 @@ class JobRunner:
                     artifacts.add_model(session, claim.job_id, model)
                 artifacts.delete_checkpoint(session, claim.job_id)
         if not done:
-            return RunResult(claim.job_id, "lease_lost", iteration)
+            return RunResult(claim.job_id, RunOutcome.LEASE_LOST, iteration)
         JOBS_ENDED.labels(status).inc()
         log.info("job %s %s at iteration %d", claim.job_id, status, iteration,
                  extra={"job_id": claim.job_id})
-        return RunResult(claim.job_id, status, iteration, error)
+        return RunResult(claim.job_id, RunOutcome(status), iteration, error)
 
     def _release(self, claim: job_rows.Claim, trainer: Trainer) -> RunResult:
         """Shutdown: store a checkpoint and give the job back to the queue."""
@@ -210,15 +223,15 @@ class JobRunner:
         with self.db.write() as session:
             if job_rows.renew(session, claim, lease_seconds=self.settings.lease_seconds,
                               progress={"iteration": trainer.iteration}) is None:
-                return RunResult(claim.job_id, "lease_lost", trainer.iteration)
+                return RunResult(claim.job_id, RunOutcome.LEASE_LOST, trainer.iteration)
             store_checkpoint(session, claim.job_id, trainer.iteration, state)
             job_rows.release(session, claim)
-        JOBS_ENDED.labels("released").inc()
+        JOBS_ENDED.labels(AttemptOutcome.RELEASED).inc()
         log.info("job %s released at iteration %d for requeue", claim.job_id, trainer.iteration,
                  extra={"job_id": claim.job_id})
         if self.on_requeue is not None:
             self.on_requeue(claim.job_id)
-        return RunResult(claim.job_id, job_rows.QUEUED, trainer.iteration)
+        return RunResult(claim.job_id, RunOutcome.QUEUED, trainer.iteration)
 
 
 @dataclass
