@@ -192,13 +192,9 @@ class JobRunner:
         writer = MetricWriter(self.db, claim, lease_seconds=self.settings.lease_seconds,
                               start_iteration=start,
                               latest=latest if state is not None else None)
-        policy = CheckpointPolicy(
-            every_iterations=spec.training.checkpoint.every_iterations
-            or self.settings.checkpoint_every_iterations,
-            every_seconds=spec.training.checkpoint.every_seconds
-            or self.settings.checkpoint_every_seconds,
-            last_iteration=start,
-        )
+        every_iterations, every_seconds = spec.training.checkpoint.intervals()
+        policy = CheckpointPolicy(every_iterations=every_iterations, every_seconds=every_seconds,
+                                  last_iteration=start)
         return trainer, writer, policy
 
     def _finish(self, claim: job_rows.Claim, status: JobStatus, iteration: int,

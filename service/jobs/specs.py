@@ -344,10 +344,20 @@ DropoutSchedule = Annotated[
 
 
 class CheckpointPolicy(StrictModel):
-    """How often a running job stores its full state (whichever comes first)."""
+    """How often a running job stores its full state (whichever comes first). What a client
+    leaves out is filled in at submission with the server's defaults."""
 
     every_iterations: Count | None = None
     every_seconds: Annotated[float, Field(gt=0.0, le=86_400.0)] | None = None
+
+    def intervals(self) -> tuple[int, float]:
+        """(every_iterations, every_seconds) of a policy resolved at submission."""
+        if self.every_iterations is None or self.every_seconds is None:
+            raise ValueError(
+                "the checkpoint policy was not resolved at submission: expected "
+                "every_iterations and every_seconds, received "
+                f"{self.model_dump(exclude_none=True)}")
+        return self.every_iterations, self.every_seconds
 
 
 class TrainingSpec(StrictModel):
@@ -392,6 +402,16 @@ class JobSpec(StrictModel):
         spec = self.training.model_dump(by_alias=True, exclude_none=True,
                                         exclude={"seed", "checkpoint"})
         return spec
+
+    def with_checkpoint_defaults(self, every_iterations: int, every_seconds: float) -> JobSpec:
+        """The spec with the checkpoint intervals it leaves out set to these (the server's
+        defaults, written in once, at submission)."""
+        policy = self.training.checkpoint
+        filled = policy.model_copy(update={
+            "every_iterations": policy.every_iterations or every_iterations,
+            "every_seconds": policy.every_seconds or every_seconds})
+        training = self.training.model_copy(update={"checkpoint": filled})
+        return self.model_copy(update={"training": training})
 
     def stored(self) -> dict[str, Any]:
         """The spec as accepted, defaults filled in (what GET /v1/jobs/{id} shows)."""
