@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from service.config import Settings
 from service.engine.checkpoint import save_model
 from service.engine.errors import NonFiniteLossError
@@ -22,6 +24,7 @@ from service.engine.training import MetricRecord, Trainer, TrainingConfig
 from service.store import artifacts
 from service.store import jobs as job_rows
 from service.store import metrics as metric_rows
+from service.store.availability import Unavailable, unavailable
 from service.store.session import Database
 from service.store.statuses import AttemptOutcome, JobStatus
 from service.telemetry import JOBS_ENDED
@@ -34,14 +37,16 @@ log = logging.getLogger(__name__)
 
 
 class RunOutcome(StrEnum):
-    """How JobRunner.run left the job: in a terminal status, given back to the queue, or no
-    longer this runner's (its lease was lost: whoever holds it now decides)."""
+    """How JobRunner.run left the job: in a terminal status, given back to the queue, no
+    longer this runner's (its lease was lost: whoever holds it now decides), or interrupted
+    by an unavailable database (its lease expires and the reaper requeues it)."""
 
     SUCCEEDED = JobStatus.SUCCEEDED.value
     FAILED = JobStatus.FAILED.value
     CANCELLED = JobStatus.CANCELLED.value
     QUEUED = JobStatus.QUEUED.value
     LEASE_LOST = "lease_lost"
+    INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,10 @@ class JobRunner:
         heartbeat.start()
         try:
             return self._execute(claim, heartbeat)
+        except SQLAlchemyError as error:  # e.g. the final write when the database went away
+            if unavailable(error) is None:
+                raise
+            return self._interrupted(claim, error, iteration=0)
         finally:
             heartbeat.stop()
 
@@ -129,6 +138,8 @@ class JobRunner:
         except LeaseLost:
             return RunResult(claim.job_id, RunOutcome.LEASE_LOST, 0)
         except Exception as error:  # bad data or an engine refusal: the job fails, not the worker
+            if unavailable(error) is not None:
+                return self._database_failed(claim, error, 0)
             log.exception("job %s could not start", claim.job_id)
             return self._finish(claim, job_rows.FAILED, 0, f"{type(error).__name__}: {error}")
 
@@ -154,6 +165,8 @@ class JobRunner:
         except NonFiniteLossError as error:
             return self._finish(claim, job_rows.FAILED, trainer.iteration, str(error))
         except Exception as error:
+            if unavailable(error) is not None:
+                return self._database_failed(claim, error, trainer.iteration)
             log.exception("job %s failed", claim.job_id)
             return self._finish(claim, job_rows.FAILED, trainer.iteration,
                                 f"{type(error).__name__}: {error}")
@@ -212,6 +225,30 @@ class JobRunner:
         log.info("job %s %s at iteration %d", claim.job_id, status, iteration,
                  extra={"job_id": claim.job_id})
         return RunResult(claim.job_id, RunOutcome(status), iteration, error)
+
+    def _database_failed(self, claim: job_rows.Claim, error: Exception,
+                         iteration: int) -> RunResult:
+        """A database that cannot serve never fails a job for good: while it is unreachable the
+        attempt stops writing and its lease expires (the reaper requeues the job, which resumes
+        from its checkpoint); a full disk fails the job with that cause, if that write fits."""
+        if unavailable(error) is not Unavailable.FULL:
+            return self._interrupted(claim, error, iteration)
+        message = (f"the database's disk is full: training stopped at iteration {iteration}; "
+                   f"everything stored before that is kept ({type(error).__name__}: "
+                   f"{str(error).splitlines()[0]})")
+        log.error("job %s: %s", claim.job_id, message, extra={"job_id": claim.job_id})
+        try:
+            return self._finish(claim, job_rows.FAILED, iteration, message)
+        except SQLAlchemyError as again:
+            return self._interrupted(claim, again, iteration)
+
+    def _interrupted(self, claim: job_rows.Claim, error: Exception,
+                     iteration: int) -> RunResult:
+        log.warning("job %s: the database is unavailable (%s); the attempt stops and its lease "
+                    "will expire, so the job is requeued", claim.job_id,
+                    str(error).splitlines()[0], extra={"job_id": claim.job_id})
+        return RunResult(claim.job_id, RunOutcome.INTERRUPTED, iteration,
+                         str(error).splitlines()[0])
 
     def _release(self, claim: job_rows.Claim, trainer: Trainer) -> RunResult:
         """Shutdown: store a checkpoint and give the job back to the queue."""

@@ -174,7 +174,8 @@ class ModelSpec(StrictModel):
 
 # -- data -----------------------------------------------------------------------------------
 # Defaults, bounds and descriptions come from the engine's table of built-in datasets; each
-# class names its fields and their types (tests/jobs/test_specs.py checks they cover the table).
+# class names its fields and their types (tests/jobs/test_data_specs.py checks they cover the
+# table).
 
 _SPLIT_PARAMETERS = {param["name"]: param for param in SPLIT_PARAMETERS}
 

@@ -1,4 +1,4 @@
-"""service.store.artifacts on SQLite and PostgreSQL: a job's model and its checkpoint."""
+"""service.store.artifacts on SQLite and PostgreSQL: a job's trained model and its checkpoint."""
 
 from __future__ import annotations
 
@@ -9,14 +9,17 @@ from tests.factories import add_queued_job
 MODEL = b"stands in for a model .npz"
 
 
-def test_a_stored_model_is_read_back_with_its_size(db: Database) -> None:
+def test_a_jobs_model_is_found_once_stored(db: Database) -> None:
     with db.write() as session:
-        trained, untrained = add_queued_job(session).id, add_queued_job(session).id
-        artifacts.add_model(session, trained, MODEL)
+        trained, untrained = add_queued_job(session), add_queued_job(session)
+        artifacts.add_model(session, trained.id, MODEL)
     with db.read() as session:
-        model = artifacts.get_model(session, trained)
+        assert artifacts.has_model(session, trained.id) is True
+        model = artifacts.get_model(session, trained.id)
         assert model is not None and (model.data, model.size_bytes) == (MODEL, len(MODEL))
-        assert artifacts.get_model(session, untrained) is None
+        assert artifacts.has_model(session, untrained.id) is False
+        assert artifacts.get_model(session, untrained.id) is None
+        assert artifacts.has_model(session, "no-such-job") is False
 
 
 def test_a_checkpoint_is_replaced_then_deleted(db: Database) -> None:
