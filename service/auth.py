@@ -15,11 +15,9 @@ import secrets
 import threading
 import time
 
-from sqlalchemy import exists, select
-
 from .config import Settings
 from .errors import Unauthorized
-from .store.models import ApiKey
+from .store import api_keys as key_rows
 from .store.session import Database
 
 ANONYMOUS = ""
@@ -88,7 +86,7 @@ class Authenticator:
         if not may_query:
             raise _QueryNeeded
         with self.db.read() as session:
-            value = bool(session.scalar(select(exists().select_from(ApiKey))))
+            value = key_rows.any_exist(session)
         self._table_has_keys = (time.monotonic(), value)
         return value
 
@@ -100,8 +98,7 @@ class Authenticator:
         if not may_query:
             raise _QueryNeeded
         with self.db.read() as session:
-            owner = session.scalar(select(ApiKey.owner).where(ApiKey.key_hash == digest,
-                                                              ApiKey.revoked_at.is_(None)))
+            owner = key_rows.active_owner(session, digest)
         with self._lock:
             if len(self._known) > 10_000:
                 self._known.clear()

@@ -67,11 +67,8 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def keys(args: argparse.Namespace) -> None:
-    from sqlalchemy import select
-
     from .auth import generate_key, hash_key
-    from .store.base import utcnow
-    from .store.models import ApiKey
+    from .store import api_keys as key_rows
     from .store.session import Database
 
     settings = _settings(args, ("database_url",))
@@ -79,19 +76,17 @@ def keys(args: argparse.Namespace) -> None:
     with db.write() as session:
         if args.keys_command == "create":
             key = generate_key()
-            record = ApiKey(id=uuid.uuid4().hex, owner=args.owner, key_hash=hash_key(key),
-                            prefix=key[:8])
-            session.add(record)
+            record = key_rows.create(session, key_id=uuid.uuid4().hex, owner=args.owner,
+                                     key_hash=hash_key(key), prefix=key[:8])
             print(f"id: {record.id}\nowner: {args.owner}\nkey: {key}\n"
                   "(shown once: store it now; only its hash is kept)")
         elif args.keys_command == "revoke":
-            record = session.get(ApiKey, args.id)
-            if record is None:
+            revoked = key_rows.revoke(session, args.id)
+            if revoked is None:
                 sys.exit(f"no API key with id {args.id}")
-            record.revoked_at = utcnow()
-            print(f"revoked {args.id} (owner {record.owner})")
+            print(f"revoked {args.id} (owner {revoked.owner})")
         else:
-            for record in session.scalars(select(ApiKey).order_by(ApiKey.created_at)):
+            for record in key_rows.all_keys(session):
                 state = "revoked" if record.revoked_at else "active"
                 print(f"{record.id}  {record.owner:20s} {record.prefix}...  {state}")
 

@@ -16,10 +16,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 
 from .store import jobs as job_rows
-from .store.models import Job
+from .store import workers as worker_rows
 from .store.session import Database
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -41,13 +40,10 @@ class DatabaseCollector(Collector):
         self.window = worker_window_seconds
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from .workers.identity import seen_since
-
         with self.db.read() as session:
             counts = job_rows.counts_by_status(session)
-            speed = session.scalar(select(func.coalesce(func.sum(Job.iterations_per_second), 0.0))
-                                   .where(Job.status == job_rows.RUNNING))
-            workers = len(seen_since(session, self.window))
+            speed = job_rows.running_speed(session)
+            workers = len(worker_rows.seen_since(session, self.window))
         jobs = GaugeMetricFamily("dropnet_jobs", "Jobs by status", labels=["status"])
         for status, count in counts.items():
             jobs.add_metric([status], count)
@@ -55,7 +51,7 @@ class DatabaseCollector(Collector):
         yield GaugeMetricFamily("dropnet_queue_depth", "Jobs waiting for a worker",
                                 value=counts[job_rows.QUEUED])
         yield GaugeMetricFamily("dropnet_training_iterations_per_second",
-                                "Sum of the running jobs' training speed", value=float(speed or 0))
+                                "Sum of the running jobs' training speed", value=speed)
         yield GaugeMetricFamily("dropnet_workers_seen", "Workers that reported recently",
                                 value=workers)
 

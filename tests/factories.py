@@ -35,9 +35,14 @@ def spec(**training: Any) -> dict[str, Any]:
 
 def add_queued_job(session: Session, *, owner: str = "", created_at: dt.datetime | None = None,
                    spec_: dict[str, Any] | None = None) -> Job:
+    """A queued job whose spec is stored as submission stores it (the server's default
+    checkpoint intervals written in), without submission's other checks."""
+    from service.config import Settings
     from service.jobs.specs import JobSpec
 
-    accepted = JobSpec.model_validate(spec_ or DIGITS_SPEC)
+    defaults = Settings(_env_file=None)
+    accepted = JobSpec.model_validate(spec_ or DIGITS_SPEC).with_checkpoint_defaults(
+        defaults.checkpoint_every_iterations, defaults.checkpoint_every_seconds)
     job = Job(id=uuid.uuid4().hex, owner=owner, name=accepted.name, status="queued",
               spec=accepted.stored(), total_iterations=accepted.training.iterations,
               latest_metrics={})

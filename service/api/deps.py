@@ -52,8 +52,9 @@ def write_session(state: StateDep) -> Iterator[Session]:
         yield session
 
 
-# The bearer scheme the OpenAPI schema declares on every /v1 operation (see app.py); the
-# Authenticator reads the header itself so that it can say what is wrong with it.
+# The bearer scheme the OpenAPI schema declares on every /v1 operation (errors.py's
+# document_errors); the Authenticator reads the header itself so that it can say what is wrong
+# with it.
 BEARER_SCHEME = {"ApiKey": {"type": "http", "scheme": "bearer",
                             "description": "`Authorization: Bearer <key>`; a server with no API "
                                            "keys configured is open and ignores it"}}

@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any, ClassVar
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Send
 
-from service.errors import ServiceError, jsonable
+from service.errors import InvalidInput, InvalidSpec, ServiceError, jsonable
 from service.store.availability import Unavailable, unavailable
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,31 @@ def _shorten(value: Any) -> Any:
     return value
 
 
+class InvalidSpecRequest(RequestValidationError):
+    """A job spec that failed its JSON schema: answered with InvalidSpec's code."""
+
+    code: ClassVar[str] = InvalidSpec.code
+
+
+class SpecBodyRoute(APIRoute):
+    """For routers whose request bodies are job specs: a request to a route that takes a body
+    and fails validation raises InvalidSpecRequest, so that it carries the code invalid_spec.
+    Routes without a body answer invalid_input as everywhere else."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+        if self.body_field is None:
+            return handle
+
+        async def handle_spec(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except RequestValidationError as error:
+                raise InvalidSpecRequest(error.errors(), body=error.body) from None
+
+        return handle_spec
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
@@ -141,7 +167,7 @@ def install(app: FastAPI) -> None:
                 "received": content_type[:100]}])
         details = validation_details(exc.errors(), getattr(exc, "body", None))
         paths = ", ".join(d["path"] for d in details[:5])
-        code = "invalid_spec" if request.url.path.rstrip("/") == "/v1/jobs" else "invalid_input"
+        code = getattr(exc, "code", InvalidInput.code)
         return error_response(422, code, f"invalid request: {paths}", details)
 
     @app.exception_handler(StarletteHTTPException)

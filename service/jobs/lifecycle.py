@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session
 
 from service.errors import Conflict, NotFound
 from service.store import jobs as job_rows
 from service.store.models import Job
+from service.store.statuses import TERMINAL
 
 
 def get_owned(session: Session, job_id: str, owner: str) -> Job:
@@ -20,7 +20,7 @@ def get_owned(session: Session, job_id: str, owner: str) -> Job:
 
 def cancel(session: Session, job: Job) -> None:
     """Queued: cancelled now. Running: stops at its next heartbeat, keeping its metrics."""
-    if job.status in job_rows.TERMINAL:
+    if job.status in TERMINAL:
         raise Conflict(f"job {job.id} already {job.status}; only queued or running jobs can be "
                        "cancelled")
     job_rows.request_cancel(session, job)
@@ -28,7 +28,7 @@ def cancel(session: Session, job: Job) -> None:
 
 def delete(session: Session, job: Job) -> None:
     """Remove a finished job with its metrics, checkpoint and model."""
-    if job.status not in job_rows.TERMINAL:
+    if job.status not in TERMINAL:
         raise Conflict(f"job {job.id} is {job.status}; cancel it and wait until it has stopped "
                        "before deleting it")
-    session.execute(sql_delete(Job).where(Job.id == job.id))
+    job_rows.delete_job(session, job.id)

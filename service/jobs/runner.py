@@ -12,20 +12,21 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.engine.checkpoint import save_model
 from service.engine.errors import NonFiniteLossError
 from service.engine.network import build_network
 from service.engine.training import MetricRecord, Trainer, TrainingConfig
+from service.store import artifacts
 from service.store import jobs as job_rows
 from service.store import metrics as metric_rows
 from service.store.availability import Unavailable, unavailable
-from service.store.models import Checkpoint, Job, TrainedModel
 from service.store.session import Database
+from service.store.statuses import AttemptOutcome, JobStatus
 from service.telemetry import JOBS_ENDED
 
 from . import data as job_data
@@ -35,10 +36,23 @@ from .writer import LeaseLost, MetricWriter, store_checkpoint
 log = logging.getLogger(__name__)
 
 
+class RunOutcome(StrEnum):
+    """How JobRunner.run left the job: in a terminal status, given back to the queue, no
+    longer this runner's (its lease was lost: whoever holds it now decides), or interrupted
+    by an unavailable database (its lease expires and the reaper requeues it)."""
+
+    SUCCEEDED = JobStatus.SUCCEEDED.value
+    FAILED = JobStatus.FAILED.value
+    CANCELLED = JobStatus.CANCELLED.value
+    QUEUED = JobStatus.QUEUED.value
+    LEASE_LOST = "lease_lost"
+    INTERRUPTED = "interrupted"
+
+
 @dataclass(frozen=True)
 class RunResult:
     job_id: str
-    status: str
+    status: RunOutcome
     iteration: int
     error: str | None = None
 
@@ -122,7 +136,7 @@ class JobRunner:
         try:
             trainer, writer, policy = self._prepare(claim)
         except LeaseLost:
-            return RunResult(claim.job_id, "lease_lost", 0)
+            return RunResult(claim.job_id, RunOutcome.LEASE_LOST, 0)
         except Exception as error:  # bad data or an engine refusal: the job fails, not the worker
             if unavailable(error) is not None:
                 return self._database_failed(claim, error, 0)
@@ -147,7 +161,7 @@ class JobRunner:
                                  flush_every=policy.every_iterations)
         except LeaseLost:
             log.warning("job %s: lease lost, stopping without further writes", claim.job_id)
-            return RunResult(claim.job_id, "lease_lost", trainer.iteration)
+            return RunResult(claim.job_id, RunOutcome.LEASE_LOST, trainer.iteration)
         except NonFiniteLossError as error:
             return self._finish(claim, job_rows.FAILED, trainer.iteration, str(error))
         except Exception as error:
@@ -160,18 +174,18 @@ class JobRunner:
             model = save_model(trainer.network, metadata={"job_id": claim.job_id})
             return self._finish(claim, job_rows.SUCCEEDED, trainer.iteration, model=model)
         if heartbeat.lost:
-            return RunResult(claim.job_id, "lease_lost", trainer.iteration)
+            return RunResult(claim.job_id, RunOutcome.LEASE_LOST, trainer.iteration)
         if writer.cancel_requested or heartbeat.cancel_requested:
             return self._finish(claim, job_rows.CANCELLED, trainer.iteration)
         return self._release(claim, trainer)
 
     def _prepare(self, claim: job_rows.Claim) -> tuple[Trainer, MetricWriter, CheckpointPolicy]:
         with self.db.read() as session:
-            job = session.get(Job, claim.job_id)
+            job = job_rows.get(session, claim.job_id)
             if job is None:
                 raise LeaseLost(claim.job_id)
             spec = JobSpec.model_validate(job.spec)
-            checkpoint = session.get(Checkpoint, claim.job_id)
+            checkpoint = artifacts.get_checkpoint(session, claim.job_id)
             dataset = job_data.load(session, spec.data, input_shape=spec.model.input_shape,
                                     dtype=spec.model.dtype)
             state = None if checkpoint is None else (checkpoint.iteration, checkpoint.data)
@@ -191,31 +205,26 @@ class JobRunner:
         writer = MetricWriter(self.db, claim, lease_seconds=self.settings.lease_seconds,
                               start_iteration=start,
                               latest=latest if state is not None else None)
-        policy = CheckpointPolicy(
-            every_iterations=spec.training.checkpoint.every_iterations
-            or self.settings.checkpoint_every_iterations,
-            every_seconds=spec.training.checkpoint.every_seconds
-            or self.settings.checkpoint_every_seconds,
-            last_iteration=start,
-        )
+        every_iterations, every_seconds = spec.training.checkpoint.intervals()
+        policy = CheckpointPolicy(every_iterations=every_iterations, every_seconds=every_seconds,
+                                  last_iteration=start)
         return trainer, writer, policy
 
-    def _finish(self, claim: job_rows.Claim, status: str, iteration: int,
+    def _finish(self, claim: job_rows.Claim, status: JobStatus, iteration: int,
                 error: str | None = None, *, model: bytes | None = None) -> RunResult:
         with self.db.write() as session:
             done = job_rows.finish(session, claim, status=status, error=error,
                                    iteration=iteration)
             if done:
                 if model is not None:
-                    session.add(TrainedModel(job_id=claim.job_id, data=model,
-                                             size_bytes=len(model)))
-                _drop_checkpoint(session, claim.job_id)
+                    artifacts.add_model(session, claim.job_id, model)
+                artifacts.delete_checkpoint(session, claim.job_id)
         if not done:
-            return RunResult(claim.job_id, "lease_lost", iteration)
+            return RunResult(claim.job_id, RunOutcome.LEASE_LOST, iteration)
         JOBS_ENDED.labels(status).inc()
         log.info("job %s %s at iteration %d", claim.job_id, status, iteration,
                  extra={"job_id": claim.job_id})
-        return RunResult(claim.job_id, status, iteration, error)
+        return RunResult(claim.job_id, RunOutcome(status), iteration, error)
 
     def _database_failed(self, claim: job_rows.Claim, error: Exception,
                          iteration: int) -> RunResult:
@@ -238,7 +247,8 @@ class JobRunner:
         log.warning("job %s: the database is unavailable (%s); the attempt stops and its lease "
                     "will expire, so the job is requeued", claim.job_id,
                     str(error).splitlines()[0], extra={"job_id": claim.job_id})
-        return RunResult(claim.job_id, "interrupted", iteration, str(error).splitlines()[0])
+        return RunResult(claim.job_id, RunOutcome.INTERRUPTED, iteration,
+                         str(error).splitlines()[0])
 
     def _release(self, claim: job_rows.Claim, trainer: Trainer) -> RunResult:
         """Shutdown: store a checkpoint and give the job back to the queue."""
@@ -246,15 +256,15 @@ class JobRunner:
         with self.db.write() as session:
             if job_rows.renew(session, claim, lease_seconds=self.settings.lease_seconds,
                               progress={"iteration": trainer.iteration}) is None:
-                return RunResult(claim.job_id, "lease_lost", trainer.iteration)
+                return RunResult(claim.job_id, RunOutcome.LEASE_LOST, trainer.iteration)
             store_checkpoint(session, claim.job_id, trainer.iteration, state)
             job_rows.release(session, claim)
-        JOBS_ENDED.labels("released").inc()
+        JOBS_ENDED.labels(AttemptOutcome.RELEASED).inc()
         log.info("job %s released at iteration %d for requeue", claim.job_id, trainer.iteration,
                  extra={"job_id": claim.job_id})
         if self.on_requeue is not None:
             self.on_requeue(claim.job_id)
-        return RunResult(claim.job_id, job_rows.QUEUED, trainer.iteration)
+        return RunResult(claim.job_id, RunOutcome.QUEUED, trainer.iteration)
 
 
 @dataclass
@@ -278,9 +288,3 @@ class CheckpointPolicy:
     def taken(self, iteration: int) -> None:
         self.last_iteration = iteration
         self.last_time = time.monotonic()
-
-
-def _drop_checkpoint(session: Session, job_id: str) -> None:
-    checkpoint = session.get(Checkpoint, job_id)
-    if checkpoint is not None:
-        session.delete(checkpoint)

@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from service.engine.datasets import MAX_SAMPLES, MAX_SEED
+from service.engine.datasets import BUILTIN_DATASETS, MAX_SEED, SPLIT_PARAMETERS
 
 MAX_DIM = 65_536
 MAX_KERNEL = 64
@@ -173,13 +173,28 @@ class ModelSpec(StrictModel):
 
 
 # -- data -----------------------------------------------------------------------------------
+# Defaults, bounds and descriptions come from the engine's table of built-in datasets; each
+# class names its fields and their types (tests/jobs/test_data_specs.py checks they cover the
+# table).
 
-TestFraction = Annotated[float, Field(ge=0.01, le=0.99)]
+_SPLIT_PARAMETERS = {param["name"]: param for param in SPLIT_PARAMETERS}
+
+
+def _engine_field(param: dict[str, Any]) -> Any:
+    """A field with the default, [minimum, maximum] and description of an engine parameter."""
+    return Field(param["default"], ge=param["minimum"], le=param["maximum"],
+                 description=param["description"])
+
+
+def _dataset_field(dataset: str, name: str) -> Any:
+    """The field of parameter `name` of built-in dataset `dataset`."""
+    [param] = [p for p in BUILTIN_DATASETS[dataset]["params"] if p["name"] == name]
+    return _engine_field(param)
 
 
 class DataSplit(StrictModel):
-    test_fraction: TestFraction = 0.25
-    split_seed: Seed = 0
+    test_fraction: float = _engine_field(_SPLIT_PARAMETERS["test_fraction"])
+    split_seed: int = _engine_field(_SPLIT_PARAMETERS["split_seed"])
 
 
 class DigitsData(DataSplit):
@@ -190,26 +205,26 @@ class DigitsData(DataSplit):
 
 class SpiralsData(DataSplit):
     dataset: Literal["spirals"]
-    n_samples: Annotated[int, Field(ge=10, le=MAX_SAMPLES)] = 600
-    n_classes: Annotated[int, Field(ge=2, le=10)] = 3
-    noise: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
-    seed: Seed = 0
+    n_samples: int = _dataset_field("spirals", "n_samples")
+    n_classes: int = _dataset_field("spirals", "n_classes")
+    noise: float = _dataset_field("spirals", "noise")
+    seed: int = _dataset_field("spirals", "seed")
 
 
 class BlobsData(DataSplit):
     dataset: Literal["blobs"]
-    n_samples: Annotated[int, Field(ge=10, le=MAX_SAMPLES)] = 500
-    n_classes: Annotated[int, Field(ge=2, le=20)] = 3
-    n_features: Annotated[int, Field(ge=1, le=100)] = 2
-    noise: Annotated[float, Field(ge=0.0, le=10.0)] = 1.0
-    seed: Seed = 0
+    n_samples: int = _dataset_field("blobs", "n_samples")
+    n_classes: int = _dataset_field("blobs", "n_classes")
+    n_features: int = _dataset_field("blobs", "n_features")
+    noise: float = _dataset_field("blobs", "noise")
+    seed: int = _dataset_field("blobs", "seed")
 
 
 class XorData(DataSplit):
     dataset: Literal["xor"]
-    n_samples: Annotated[int, Field(ge=10, le=MAX_SAMPLES)] = 500
-    noise: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
-    seed: Seed = 0
+    n_samples: int = _dataset_field("xor", "n_samples")
+    noise: float = _dataset_field("xor", "noise")
+    seed: int = _dataset_field("xor", "seed")
 
 
 class UploadedData(StrictModel):
@@ -344,10 +359,20 @@ DropoutSchedule = Annotated[
 
 
 class CheckpointPolicy(StrictModel):
-    """How often a running job stores its full state (whichever comes first)."""
+    """How often a running job stores its full state (whichever comes first). What a client
+    leaves out is filled in at submission with the server's defaults."""
 
     every_iterations: Count | None = None
     every_seconds: Annotated[float, Field(gt=0.0, le=86_400.0)] | None = None
+
+    def intervals(self) -> tuple[int, float]:
+        """(every_iterations, every_seconds) of a policy resolved at submission."""
+        if self.every_iterations is None or self.every_seconds is None:
+            raise ValueError(
+                "the checkpoint policy was not resolved at submission: expected "
+                "every_iterations and every_seconds, received "
+                f"{self.model_dump(exclude_none=True)}")
+        return self.every_iterations, self.every_seconds
 
 
 class TrainingSpec(StrictModel):
@@ -392,6 +417,16 @@ class JobSpec(StrictModel):
         spec = self.training.model_dump(by_alias=True, exclude_none=True,
                                         exclude={"seed", "checkpoint"})
         return spec
+
+    def with_checkpoint_defaults(self, every_iterations: int, every_seconds: float) -> JobSpec:
+        """The spec with the checkpoint intervals it leaves out set to these (the server's
+        defaults, written in once, at submission)."""
+        policy = self.training.checkpoint
+        filled = policy.model_copy(update={
+            "every_iterations": policy.every_iterations or every_iterations,
+            "every_seconds": policy.every_seconds or every_seconds})
+        training = self.training.model_copy(update={"checkpoint": filled})
+        return self.model_copy(update={"training": training})
 
     def stored(self) -> dict[str, Any]:
         """The spec as accepted, defaults filled in (what GET /v1/jobs/{id} shows)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import uuid
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -32,19 +31,17 @@ def submit(session: Session, spec: JobSpec, *, owner: str, settings: Settings) -
     first statement to the commit, and they need the database only for an uploaded dataset.
     """
     facts = check(session, spec, owner=owner, settings=settings)
-    filled = _with_defaults(spec, settings)
-    job = Job(id=new_id(), owner=owner, name=spec.name, status=job_rows.QUEUED,
-              spec=filled.stored(), dataset_id=facts.dataset_id,
-              total_iterations=spec.training.iterations, latest_metrics={})
+    filled = spec.with_checkpoint_defaults(settings.checkpoint_every_iterations,
+                                           settings.checkpoint_every_seconds)
     if job_rows.count_active(session, owner) >= settings.max_queued_jobs_per_owner:
         raise TooManyJobs(
             f"{settings.max_queued_jobs_per_owner} jobs are already queued or running for this "
             "owner; retry when some have finished",
             headers={"Retry-After": "30"},
         )
-    session.add(job)
-    session.flush()
-    return job
+    return job_rows.create(session, job_id=new_id(), owner=owner, name=spec.name,
+                           spec=filled.stored(), dataset_id=facts.dataset_id,
+                           total_iterations=spec.training.iterations)
 
 
 def check(session: Session, spec: JobSpec, *, owner: str | None,
@@ -154,15 +151,3 @@ def _builtin_data_problems(data: DataSpec) -> list[ErrorDetail]:
                             expected=f"at least {0.5 / n_samples:.3g} for {n_samples} samples",
                             received=data.test_fraction)]
     return []
-
-
-def _with_defaults(spec: JobSpec, settings: Settings) -> JobSpec:
-    """The spec with the server's checkpoint defaults written in."""
-    policy = spec.training.checkpoint
-    filled: dict[str, Any] = {
-        "every_iterations": policy.every_iterations or settings.checkpoint_every_iterations,
-        "every_seconds": policy.every_seconds or settings.checkpoint_every_seconds,
-    }
-    training = spec.training.model_copy(
-        update={"checkpoint": policy.model_copy(update=filled)})
-    return spec.model_copy(update={"training": training})

@@ -6,13 +6,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service.engine.training import MetricRecord
+from service.store import artifacts
 from service.store import jobs as job_rows
 from service.store import metrics as metric_rows
-from service.store.models import Checkpoint
 from service.store.session import Database
 from service.telemetry import ITERATIONS, METRIC_ROWS
 
@@ -47,7 +46,7 @@ class MetricWriter:
             self._renew(session, iteration, checkpointed=checkpoint is not None)
             self._insert(session, records)
             if checkpoint is not None:
-                _store_checkpoint_data(session, self.claim.job_id, iteration, checkpoint)
+                artifacts.put_checkpoint(session, self.claim.job_id, iteration, checkpoint)
         METRIC_ROWS.inc(len(records))
         ITERATIONS.inc(max(0, iteration - self._flushed_iteration))
         self._flushed_iteration = iteration
@@ -85,15 +84,5 @@ class MetricWriter:
 
 def store_checkpoint(session: Session, job_id: str, iteration: int, data: bytes) -> None:
     """Replace the job's checkpoint (callers have checked the lease in this transaction)."""
-    _store_checkpoint_data(session, job_id, iteration, data)
+    artifacts.put_checkpoint(session, job_id, iteration, data)
     job_rows.set_checkpoint_iteration(session, job_id, iteration)
-
-
-def _store_checkpoint_data(session: Session, job_id: str, iteration: int, data: bytes) -> None:
-    # One upsert, without reading the previous checkpoint's bytes back first.
-    table = Checkpoint.__table__
-    insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql"
-              else sqlite.insert)(table).values(job_id=job_id, iteration=iteration, data=data)
-    session.execute(insert.on_conflict_do_update(
-        index_elements=[table.c.job_id],
-        set_={"iteration": insert.excluded.iteration, "data": insert.excluded.data}))

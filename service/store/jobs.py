@@ -11,17 +11,16 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from .base import utcnow
 from .models import Job, JobAttempt
+from .statuses import ACTIVE, AttemptOutcome, JobStatus
 
-QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", \
-    "cancelled"
-STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
-TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
-ACTIVE = (QUEUED, RUNNING)
+# JobStatus members under short names, as this module and its callers spell them.
+QUEUED, RUNNING, SUCCEEDED = JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.SUCCEEDED
+FAILED, CANCELLED = JobStatus.FAILED, JobStatus.CANCELLED
 
 
 @dataclass(frozen=True)
@@ -42,6 +41,22 @@ class Claim:
     attempt: int
 
 
+def create(session: Session, *, job_id: str, owner: str, name: str, spec: dict[str, Any],
+           dataset_id: str | None, total_iterations: int) -> Job:
+    """Add a queued job and flush it, so that its defaults (created_at, ...) are set."""
+    job = Job(id=job_id, owner=owner, name=name, status=QUEUED, spec=spec,
+              dataset_id=dataset_id, total_iterations=total_iterations, latest_metrics={})
+    session.add(job)
+    session.flush()
+    return job
+
+
+def delete_job(session: Session, job_id: str) -> None:
+    """Remove the job; its attempts, metrics, checkpoint and model go with it (ON DELETE
+    CASCADE)."""
+    session.execute(delete(Job).where(Job.id == job_id))
+
+
 def get(session: Session, job_id: str, *, owner: str | None = None) -> Job | None:
     """The job, or None when it does not exist or (with `owner`) belongs to someone else."""
     job = session.get(Job, job_id)
@@ -50,7 +65,7 @@ def get(session: Session, job_id: str, *, owner: str | None = None) -> Job | Non
     return job
 
 
-def page(session: Session, *, owner: str | None, status: str | None,
+def page(session: Session, *, owner: str | None, status: JobStatus | None,
          before: tuple[dt.datetime, str] | None, limit: int) -> list[Job]:
     """Jobs newest first; `before` is the (created_at, id) of the previous page's last job."""
     query = select(Job)
@@ -78,11 +93,19 @@ def count_active(session: Session, owner: str) -> int:
     return int(session.connection().scalar(_COUNT_ACTIVE, {"owner": owner}) or 0)
 
 
-def counts_by_status(session: Session) -> dict[str, int]:
+def counts_by_status(session: Session) -> dict[JobStatus, int]:
+    """How many jobs have each status (every status present, 0 when none)."""
     rows = session.execute(select(Job.status, func.count()).group_by(Job.status))
-    counts = dict.fromkeys(STATUSES, 0)
+    counts = dict.fromkeys(JobStatus, 0)
     counts.update({status: int(n) for status, n in rows})
     return counts
+
+
+def running_speed(session: Session) -> float:
+    """The running jobs' training speeds summed, in iterations per second."""
+    total = session.scalar(select(func.coalesce(func.sum(Job.iterations_per_second), 0.0))
+                           .where(Job.status == RUNNING))
+    return float(total or 0)
 
 
 def claim(session: Session, worker: WorkerIdentity, *, lease_seconds: float,
@@ -136,7 +159,7 @@ def renew(session: Session, claim_: Claim, *, lease_seconds: float,
     return None if row is None else bool(row[0])
 
 
-def finish(session: Session, claim_: Claim, *, status: str, error: str | None = None,
+def finish(session: Session, claim_: Claim, *, status: JobStatus, error: str | None = None,
            **values: Any) -> bool:
     """Set a terminal status if the lease is still this attempt's; False when fenced off."""
     now = utcnow()
@@ -149,7 +172,7 @@ def finish(session: Session, claim_: Claim, *, status: str, error: str | None = 
     )
     if result.rowcount != 1:
         return False
-    _end_attempt(session, claim_, status, now)
+    _end_attempt(session, claim_, AttemptOutcome(status), now)
     return True
 
 
@@ -164,12 +187,12 @@ def release(session: Session, claim_: Claim) -> bool:
     )
     if result.rowcount != 1:
         return False
-    _end_attempt(session, claim_, "released", now)
+    _end_attempt(session, claim_, AttemptOutcome.RELEASED, now)
     return True
 
 
 def reap_expired(session: Session, *, max_attempts: int,
-                 now: dt.datetime | None = None) -> list[tuple[str, str]]:
+                 now: dt.datetime | None = None) -> list[tuple[str, JobStatus]]:
     """Running jobs whose lease expired: back to queued, or failed once `max_attempts` attempts
     were lost. Returns (job_id, new status) pairs."""
     now = now or utcnow()
@@ -194,7 +217,7 @@ def reap_expired(session: Session, *, max_attempts: int,
         session.execute(
             update(JobAttempt)
             .where(JobAttempt.job_id == job_id, JobAttempt.lease_token == token)
-            .values(outcome="lost", ended_at=now))
+            .values(outcome=AttemptOutcome.LOST, ended_at=now))
     return [(job_id, FAILED) for job_id, _ in failed] + \
         [(job_id, QUEUED) for job_id, _ in requeued]
 
@@ -241,7 +264,8 @@ def attempts(session: Session, job_id: str) -> list[JobAttempt]:
     return list(session.scalars(query))
 
 
-def _end_attempt(session: Session, claim_: Claim, outcome: str, now: dt.datetime) -> None:
+def _end_attempt(session: Session, claim_: Claim, outcome: AttemptOutcome,
+                 now: dt.datetime) -> None:
     session.execute(
         update(JobAttempt)
         .where(JobAttempt.job_id == claim_.job_id, JobAttempt.lease_token == claim_.lease_token)

@@ -13,11 +13,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Connection, Table, and_, delete, func, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, and_, delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from .models import MetricBlock, MetricPoint, MetricSeries
+from .upsert import upsert
 
 BLOCK = 128
 """Steps per rollup block."""
@@ -42,19 +42,11 @@ class Point:
     timestamp: float
 
 
-def _upsert(session: Session, table: Table):  # type: ignore[no-untyped-def]
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table))
-
-
 def series_ids(session: Session, job_id: str, keys: Iterable[str]) -> dict[str, int]:
     """{key: series id} for `keys` of the job, creating the series that do not exist yet."""
     keys = sorted(set(keys))
-    statement = _upsert(session, MetricSeries.__table__).values(
-        [{"job_id": job_id, "key": key} for key in keys]
-    ).on_conflict_do_nothing(index_elements=["job_id", "key"])
-    if keys:
-        session.execute(statement)
+    upsert(session, MetricSeries, [{"job_id": job_id, "key": key} for key in keys],
+           conflict=("job_id", "key"))
     rows = session.execute(select(MetricSeries.key, MetricSeries.id).where(
         MetricSeries.job_id == job_id, MetricSeries.key.in_(keys)))
     return {key: series_id for key, series_id in rows}

@@ -20,15 +20,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, UTCDateTime, utcnow
+from .base import Base, StrEnumColumn, UTCDateTime, utcnow
+from .statuses import AttemptOutcome, JobStatus
 
 ID_LENGTH = 32
 OWNER_LENGTH = 64
 
 
 class Job(Base):
-    """A training job. Status: queued -> running -> succeeded | failed | cancelled
-    (running -> queued again when its worker is lost or shuts down).
+    """A training job; `status` goes through JobStatus.
 
     `lease_token` is the fence: it grows with every claim, and every write of a running job
     checks it, so a worker whose lease was taken over cannot write any more.
@@ -39,7 +39,8 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), default="")
     name: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[JobStatus] = mapped_column(StrEnumColumn(JobStatus, 16),
+                                              default=JobStatus.QUEUED)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     dataset_id: Mapped[str | None] = mapped_column(
         String(ID_LENGTH), ForeignKey("datasets.id", ondelete="SET NULL"), index=True)
@@ -83,7 +84,8 @@ class JobAttempt(Base):
     worker_pid: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    outcome: Mapped[str] = mapped_column(String(16), default="running")
+    outcome: Mapped[AttemptOutcome] = mapped_column(StrEnumColumn(AttemptOutcome, 16),
+                                                    default=AttemptOutcome.RUNNING)
     resumed_from: Mapped[int | None] = mapped_column(Integer)
 
 

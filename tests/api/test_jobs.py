@@ -181,3 +181,15 @@ def test_idempotency_key_replays_the_first_response(client, executor):
     assert len(client.get("/v1/jobs").json()["data"]) == 1
     other = submit(client, spec(iterations=61), **{"Idempotency-Key": "abc"})
     assert other.status_code == 422 and error_paths(other) == ["Idempotency-Key"]
+
+
+def test_only_a_bad_spec_body_is_an_invalid_spec(client):
+    body = copy.deepcopy(DIGITS_SPEC)
+    body["training"]["iterations"] = 0
+    spec_error = submit(client, body).json()["error"]
+    assert spec_error["code"] == "invalid_spec" and "training.iterations" in spec_error["message"]
+    # A bad list filter on the same path is a bad parameter, not a bad spec.
+    listing = client.get("/v1/jobs", params={"status": "lost"})
+    assert listing.status_code == 422
+    assert listing.json()["error"]["code"] == "invalid_input"
+    assert [d["path"] for d in listing.json()["error"]["details"]] == ["status"]

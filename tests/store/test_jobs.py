@@ -168,3 +168,51 @@ def test_pages_are_newest_first_and_filter_by_owner_and_status(db):
         assert [j.id for j in rest] == [made[1].id, made[0].id]
         assert job_rows.page(session, owner="ann", status="running", before=None, limit=3) == []
         assert job_rows.count_active(session, "ann") == 5
+
+
+def test_create_adds_a_queued_job_with_its_defaults(db):
+    with db.write() as session:
+        job = job_rows.create(session, job_id="j1", owner="ann", name="n", spec={"a": 1},
+                              dataset_id=None, total_iterations=7)
+        assert job.created_at is not None  # flushed: the defaults are set
+    with db.read() as session:
+        row = job_rows.get(session, "j1", owner="ann")
+        assert (row.status, row.name, row.spec, row.total_iterations) == ("queued", "n",
+                                                                          {"a": 1}, 7)
+        assert (row.iteration, row.attempts, row.latest_metrics) == (0, 0, {})
+        assert job_rows.get(session, "j1", owner="bob") is None
+
+
+def test_delete_job_removes_its_attempts_checkpoint_and_model(db):
+    from service.store import artifacts
+
+    with db.write() as session:
+        doomed, kept = add_queued_job(session).id, add_queued_job(session).id
+    claim(db, job_id=doomed)
+    with db.write() as session:
+        artifacts.put_checkpoint(session, doomed, 3, b"state")
+        artifacts.add_model(session, doomed, b"model")
+    with db.write() as session:
+        job_rows.delete_job(session, doomed)
+    with db.read() as session:
+        assert job_rows.get(session, doomed) is None and job_rows.attempts(session, doomed) == []
+        assert artifacts.get_checkpoint(session, doomed) is None
+        assert artifacts.get_model(session, doomed) is None
+        assert job_rows.get(session, kept) is not None
+
+
+def test_running_speed_sums_the_running_jobs_only(db):
+    with db.read() as session:
+        assert job_rows.running_speed(session) == 0.0
+    with db.write() as session:
+        for _ in range(3):
+            add_queued_job(session)
+    first, second = claim(db), claim(db)
+    with db.write() as session:
+        for claimed, speed in ((first, 12.5), (second, 30.0)):
+            job_rows.renew(session, claimed, lease_seconds=30,
+                           progress={"iterations_per_second": speed})
+        queued = job_rows.page(session, owner=None, status="queued", before=None, limit=1)[0]
+        queued.iterations_per_second = 100.0  # not running: not counted
+    with db.read() as session:
+        assert job_rows.running_speed(session) == 42.5

@@ -18,11 +18,12 @@ from service.store.models import Job
 
 from .. import cursors
 from ..deps import Owner, ReadSession, SettingsDep, StateDep, WriteSession
+from ..errors import SpecBodyRoute
 from ..replay import replayed
 from ..schemas.errors import responses
 from ..schemas.jobs import AttemptPublic, AttemptsPublic, JobPublic, JobsPublic, JobStatus
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=SpecBodyRoute)
 
 ENDPOINT_SUBMIT = "POST /v1/jobs"
 

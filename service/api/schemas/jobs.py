@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
 
 from service.store.models import Job, JobAttempt
-
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+from service.store.statuses import AttemptOutcome, JobStatus
 
 
 class Progress(BaseModel):
@@ -42,13 +41,13 @@ class JobPublic(BaseModel):
 
     @classmethod
     def from_row(cls, job: Job) -> JobPublic:
-        speed = job.iterations_per_second if job.status == "running" else None
+        speed = job.iterations_per_second if job.status == JobStatus.RUNNING else None
         remaining = job.total_iterations - job.iteration
         eta = remaining / speed if speed else None
         worker = (WorkerInfo(host=job.worker_host, pid=job.worker_pid)
                   if job.worker_host is not None and job.worker_pid is not None else None)
         return cls(
-            id=job.id, name=job.name, status=job.status, spec=job.spec,  # type: ignore[arg-type]
+            id=job.id, name=job.name, status=job.status, spec=job.spec,
             progress=Progress(iteration=job.iteration, total=job.total_iterations,
                               iterations_per_second=speed, eta_seconds=eta),
             attempts=job.attempts, worker=worker, created_at=job.created_at,
@@ -68,7 +67,7 @@ class AttemptPublic(BaseModel):
     worker: WorkerInfo
     started_at: dt.datetime
     ended_at: dt.datetime | None
-    outcome: Literal["running", "succeeded", "failed", "cancelled", "released", "lost"]
+    outcome: AttemptOutcome
     resumed_from_iteration: int | None
 
     @classmethod
@@ -76,7 +75,7 @@ class AttemptPublic(BaseModel):
         return cls(number=attempt.number,
                    worker=WorkerInfo(host=attempt.worker_host, pid=attempt.worker_pid),
                    started_at=attempt.started_at, ended_at=attempt.ended_at,
-                   outcome=attempt.outcome,  # type: ignore[arg-type]
+                   outcome=attempt.outcome,
                    resumed_from_iteration=attempt.resumed_from)
 
 

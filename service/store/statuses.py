@@ -1,0 +1,33 @@
+"""The statuses a job and an attempt go through: one list each, shared by the columns, the API
+schemas and the job runner. The stored strings are the members' values."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class JobStatus(StrEnum):
+    """queued -> running -> succeeded | failed | cancelled (running -> queued again when its
+    worker is lost or shuts down)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class AttemptOutcome(StrEnum):
+    """How one claim of a job ended: running while it lasts, then the job's terminal status,
+    released (given back at shutdown) or lost (its lease expired)."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    RELEASED = "released"
+    LOST = "lost"
