@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 
 WorkerKind = Literal["local", "celery"]
 
+SEEN_EVERY_SECONDS = 1.0
+"""The workers row is touched at most this often: it feeds /readyz, whose window is at least
+10 s, so a heartbeat of a fraction of a second need not add as many writes."""
+
 
 @dataclass(frozen=True)
 class WorkerProcess:
@@ -87,5 +91,5 @@ def _keep_seen(db: Database, worker: WorkerIdentity, kind: WorkerKind, settings:
                 identity.touch(session, worker, kind=kind)
         except Exception:
             log.warning("worker heartbeat failed", exc_info=True)
-        if shutdown.wait(settings.heartbeat_seconds):
+        if shutdown.wait(max(settings.heartbeat_seconds, SEEN_EVERY_SECONDS)):
             return
