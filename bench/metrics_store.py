@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from service.engine.training import MetricRecord
+from service.jobs.lease import Lease
 from service.jobs.specs import JobSpec
 from service.jobs.writer import MetricWriter
 from service.store import jobs as job_rows
@@ -47,7 +48,9 @@ def writer_thread(db: Database, batch: int, deadline: float, counts: list[int],
                         spec=accepted.stored(), total_iterations=10**9, latest_metrics={}))
     with db.write() as session:
         claim = job_rows.claim(session, worker, lease_seconds=600)
-    writer = MetricWriter(db, claim, lease_seconds=600, start_iteration=0)
+    # Its renewal thread is not started: each flush renews the lease, as in a job.
+    writer = MetricWriter(db, Lease(db, claim, lease_seconds=600, interval=1.0),
+                          start_iteration=0)
     step = 0
     rows = 0
     while time.monotonic() < deadline:

@@ -332,7 +332,7 @@ def bench_logging(runs: int, workdir: Path) -> list[Measurement]:
     spec = mlp_spec([64, 64], iterations=LOGGING_ITERATIONS, eval_every=1000)
     accepted = JobSpec.model_validate(spec)
     settings_template = Settings(workers=os.cpu_count() or 1, _env_file=None)
-    limits = threadpool_limits(settings_template.effective_blas_threads())  # as worker_main
+    limits = threadpool_limits(settings_template.effective_blas_threads())  # as a worker
 
     with Database("sqlite://").read() as session:
         data = job_data.load(session, accepted.data, input_shape=accepted.model.input_shape,

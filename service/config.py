@@ -107,10 +107,13 @@ class Settings(BaseSettings):
         still running is never delivered twice by the broker."""
         return self.celery_task_time_limit + 3600.0
 
-    def effective_blas_threads(self) -> int:
+    def effective_blas_threads(self, processes: int | None = None) -> int:
+        """BLAS threads per worker process: `blas_threads`, or the cores shared among
+        `processes` worker processes (default: `workers`), at least 1."""
         if self.blas_threads is not None:
             return self.blas_threads
-        return max(1, (os.cpu_count() or 1) // max(1, self.workers))
+        count = self.workers if processes is None else processes
+        return max(1, (os.cpu_count() or 1) // max(1, count))
 
     def static_api_keys(self) -> dict[str, str]:
         """{key: owner} from `api_keys`; an entry without an owner is its own owner name."""

@@ -2,7 +2,7 @@
 
 claim (atomic, with a lease) -> load spec, data and the last checkpoint -> discard metric rows a
 lost attempt wrote after that checkpoint -> train, writing metrics, progress and checkpoints in
-fenced batches while a heartbeat keeps the lease -> store the model and the terminal status.
+fenced batches while the Lease renews itself -> store the model and the terminal status.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from service.store.statuses import AttemptOutcome, JobStatus
 from service.telemetry import JOBS_ENDED
 
 from . import data as job_data
+from .lease import Lease, LeaseLost
 from .specs import JobSpec
-from .writer import LeaseLost, MetricWriter, store_checkpoint
+from .writer import MetricWriter, store_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -55,37 +56,6 @@ class RunResult:
     status: RunOutcome
     iteration: int
     error: str | None = None
-
-
-class Heartbeat(threading.Thread):
-    """Renews a running attempt's lease every `interval` seconds, independent of how long an
-    iteration takes, and notices cancellation and a lost lease."""
-
-    def __init__(self, db: Database, claim: job_rows.Claim, *, lease_seconds: float,
-                 interval: float) -> None:
-        super().__init__(name=f"heartbeat-{claim.job_id}", daemon=True)
-        self.db, self.claim = db, claim
-        self.lease_seconds, self.interval = lease_seconds, interval
-        self.cancel_requested = False
-        self.lost = False
-        self._stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self._stopped.wait(self.interval):
-            try:
-                with self.db.write() as session:
-                    cancel = job_rows.renew(session, self.claim,
-                                            lease_seconds=self.lease_seconds, progress={})
-            except Exception:  # a transient database error: the next beat retries
-                log.warning("heartbeat of job %s failed", self.claim.job_id, exc_info=True)
-                continue
-            if cancel is None:
-                self.lost = True
-                return
-            self.cancel_requested = cancel
-
-    def stop(self) -> None:
-        self._stopped.set()
 
 
 class JobRunner:
@@ -115,26 +85,23 @@ class JobRunner:
             return None
         log.info("claimed job %s (attempt %d)", claim.job_id, claim.attempt,
                  extra={"job_id": claim.job_id})
-        heartbeat = Heartbeat(self.db, claim, lease_seconds=self.settings.lease_seconds,
-                              interval=self.settings.heartbeat_seconds)
-        heartbeat.start()
-        try:
-            return self._execute(claim, heartbeat)
-        except SQLAlchemyError as error:  # e.g. the final write when the database went away
-            if unavailable(error) is None:
-                raise
-            return self._interrupted(claim, error, iteration=0)
-        finally:
-            heartbeat.stop()
+        with Lease(self.db, claim, lease_seconds=self.settings.lease_seconds,
+                   interval=self.settings.heartbeat_seconds) as lease:
+            try:
+                return self._execute(claim, lease)
+            except SQLAlchemyError as error:  # e.g. the final write when the database went away
+                if unavailable(error) is None:
+                    raise
+                return self._interrupted(claim, error, iteration=0)
 
     def _claim(self, job_id: str | None) -> job_rows.Claim | None:
         with self.db.write() as session:
             return job_rows.claim(session, self.worker,
                                   lease_seconds=self.settings.lease_seconds, job_id=job_id)
 
-    def _execute(self, claim: job_rows.Claim, heartbeat: Heartbeat) -> RunResult:
+    def _execute(self, claim: job_rows.Claim, lease: Lease) -> RunResult:
         try:
-            trainer, writer, policy = self._prepare(claim)
+            trainer, writer, policy = self._prepare(claim, lease)
         except LeaseLost:
             return RunResult(claim.job_id, RunOutcome.LEASE_LOST, 0)
         except Exception as error:  # bad data or an engine refusal: the job fails, not the worker
@@ -144,11 +111,10 @@ class JobRunner:
             return self._finish(claim, job_rows.FAILED, 0, f"{type(error).__name__}: {error}")
 
         def should_stop() -> bool:
-            return (self.shutdown.is_set() or writer.cancel_requested
-                    or heartbeat.cancel_requested or heartbeat.lost)
+            return self.shutdown.is_set() or lease.should_stop()
 
         def on_metrics(records: list[MetricRecord]) -> None:
-            if heartbeat.lost:
+            if lease.lost:
                 raise LeaseLost(claim.job_id)
             state = trainer.checkpoint() if policy.due(trainer.iteration) else None
             writer.flush(records, iteration=trainer.iteration, checkpoint=state)
@@ -173,13 +139,14 @@ class JobRunner:
         if status == "completed":
             model = save_model(trainer.network, metadata={"job_id": claim.job_id})
             return self._finish(claim, job_rows.SUCCEEDED, trainer.iteration, model=model)
-        if heartbeat.lost:
+        if lease.lost:
             return RunResult(claim.job_id, RunOutcome.LEASE_LOST, trainer.iteration)
-        if writer.cancel_requested or heartbeat.cancel_requested:
+        if lease.cancel_requested:
             return self._finish(claim, job_rows.CANCELLED, trainer.iteration)
-        return self._release(claim, trainer)
+        return self._release(claim, lease, trainer)
 
-    def _prepare(self, claim: job_rows.Claim) -> tuple[Trainer, MetricWriter, CheckpointPolicy]:
+    def _prepare(self, claim: job_rows.Claim,
+                 lease: Lease) -> tuple[Trainer, MetricWriter, CheckpointPolicy]:
         with self.db.read() as session:
             job = job_rows.get(session, claim.job_id)
             if job is None:
@@ -198,12 +165,9 @@ class JobRunner:
         start = 0 if state is None else state[0]
         with self.db.write() as session:
             # Rows a lost attempt wrote after the checkpoint are replayed bit for bit below.
-            if job_rows.renew(session, claim, lease_seconds=self.settings.lease_seconds,
-                              progress={"iteration": start}) is None:
-                raise LeaseLost(claim.job_id)
+            lease.renew(session, {"iteration": start})
             metric_rows.delete_after(session, claim.job_id, start)
-        writer = MetricWriter(self.db, claim, lease_seconds=self.settings.lease_seconds,
-                              start_iteration=start,
+        writer = MetricWriter(self.db, lease, start_iteration=start,
                               latest=latest if state is not None else None)
         every_iterations, every_seconds = spec.training.checkpoint.intervals()
         policy = CheckpointPolicy(every_iterations=every_iterations, every_seconds=every_seconds,
@@ -250,15 +214,16 @@ class JobRunner:
         return RunResult(claim.job_id, RunOutcome.INTERRUPTED, iteration,
                          str(error).splitlines()[0])
 
-    def _release(self, claim: job_rows.Claim, trainer: Trainer) -> RunResult:
+    def _release(self, claim: job_rows.Claim, lease: Lease, trainer: Trainer) -> RunResult:
         """Shutdown: store a checkpoint and give the job back to the queue."""
         state = trainer.checkpoint()
-        with self.db.write() as session:
-            if job_rows.renew(session, claim, lease_seconds=self.settings.lease_seconds,
-                              progress={"iteration": trainer.iteration}) is None:
-                return RunResult(claim.job_id, RunOutcome.LEASE_LOST, trainer.iteration)
-            store_checkpoint(session, claim.job_id, trainer.iteration, state)
-            job_rows.release(session, claim)
+        try:
+            with self.db.write() as session:
+                lease.renew(session, {"iteration": trainer.iteration})
+                store_checkpoint(session, claim.job_id, trainer.iteration, state)
+                job_rows.release(session, claim)
+        except LeaseLost:
+            return RunResult(claim.job_id, RunOutcome.LEASE_LOST, trainer.iteration)
         JOBS_ENDED.labels(AttemptOutcome.RELEASED).inc()
         log.info("job %s released at iteration %d for requeue", claim.job_id, trainer.iteration,
                  extra={"job_id": claim.job_id})

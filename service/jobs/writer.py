@@ -15,22 +15,19 @@ from service.store import metrics as metric_rows
 from service.store.session import Database
 from service.telemetry import ITERATIONS, METRIC_ROWS
 
-
-class LeaseLost(Exception):
-    """This attempt no longer owns its job (it was reclaimed, finished elsewhere or deleted)."""
+from .lease import Lease
 
 
 class MetricWriter:
     """Writes one attempt's metric records in batches, each batch in one transaction that also
     renews the lease, records progress and (when given) stores a checkpoint. Every transaction
-    first checks the attempt's lease token and writes nothing once the lease is lost."""
+    first renews `lease` (which checks the attempt's lease token) and writes nothing once the
+    lease is lost."""
 
-    def __init__(self, db: Database, claim: job_rows.Claim, *, lease_seconds: float,
-                 start_iteration: int, latest: dict[str, float] | None = None) -> None:
+    def __init__(self, db: Database, lease: Lease, *, start_iteration: int,
+                 latest: dict[str, float] | None = None) -> None:
         self.db = db
-        self.claim = claim
-        self.lease_seconds = lease_seconds
-        self.cancel_requested = False
+        self.lease = lease
         self.rows_written = 0
         self._series: dict[str, int] = {}
         self._latest: dict[str, float] = dict(latest or {})
@@ -40,13 +37,16 @@ class MetricWriter:
 
     def flush(self, records: Sequence[MetricRecord], *, iteration: int,
               checkpoint: bytes | None = None) -> None:
-        """Store `records` (and `checkpoint`, taken after `iteration`) in one transaction."""
+        """Store `records` (and `checkpoint`, taken after `iteration`) in one transaction.
+
+        Raises LeaseLost, having written nothing, when the lease is no longer this attempt's.
+        """
         self._latest.update({record.key: record.value for record in records})
         with self.db.write() as session:
             self._renew(session, iteration, checkpointed=checkpoint is not None)
             self._insert(session, records)
             if checkpoint is not None:
-                artifacts.put_checkpoint(session, self.claim.job_id, iteration, checkpoint)
+                artifacts.put_checkpoint(session, self.lease.claim.job_id, iteration, checkpoint)
         METRIC_ROWS.inc(len(records))
         ITERATIONS.inc(max(0, iteration - self._flushed_iteration))
         self._flushed_iteration = iteration
@@ -62,11 +62,7 @@ class MetricWriter:
                                     "latest_metrics": dict(self._latest)}
         if checkpointed:  # the checkpoint row is written later in this same transaction
             progress["checkpoint_iteration"] = iteration
-        cancel = job_rows.renew(session, self.claim, lease_seconds=self.lease_seconds,
-                                progress=progress)
-        if cancel is None:
-            raise LeaseLost(self.claim.job_id)
-        self.cancel_requested = cancel
+        self.lease.renew(session, progress)
 
     def _insert(self, session: Session, records: Sequence[MetricRecord]) -> None:
         if not records:
@@ -76,7 +72,7 @@ class MetricWriter:
             rows = [(series[r.key], r.step, r.value, r.timestamp) for r in records]
         except KeyError:  # the first records of a key: create its series
             new_keys = {r.key for r in records} - series.keys()
-            series.update(metric_rows.series_ids(session, self.claim.job_id, new_keys))
+            series.update(metric_rows.series_ids(session, self.lease.claim.job_id, new_keys))
             rows = [(series[r.key], r.step, r.value, r.timestamp) for r in records]
         metric_rows.insert_points(session, rows)
         self.rows_written += len(records)
