@@ -2,7 +2,9 @@
 # DROPNET_EXECUTOR=celery the API alone; `dropnet worker` runs Celery training workers.
 
 # Build stage: install dropnet and its dependencies (all wheels, no compiler) into a virtual
-# environment; nothing else of this stage reaches the image.
+# environment; nothing else of this stage reaches the image. A build behind a TLS-inspecting
+# proxy may pass a pip config as the secret `pip.conf` (and its CA bundle as `ca.crt`, mounted
+# at /run/secrets/ca.crt): secrets are mounted for this one RUN only and leave no trace.
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -10,7 +12,8 @@ WORKDIR /src
 COPY constraints.txt pyproject.toml README.md ./
 COPY migrations ./migrations
 COPY service ./service
-RUN python -m venv /opt/dropnet \
+RUN --mount=type=secret,id=pip.conf,target=/etc/pip.conf --mount=type=secret,id=ca.crt \
+    python -m venv /opt/dropnet \
     && /opt/dropnet/bin/pip install --constraint constraints.txt ".[celery,postgres]" \
     && /opt/dropnet/bin/pip uninstall --yes pip setuptools \
     && find /opt/dropnet -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -73,11 +73,13 @@ build() {
     fi
     git -C "$ROOT" archive HEAD | tar -x -C "$context"
     # pip in the build reaches the index through this machine's proxy with this machine's CA
-    # bundle: both are mounted read-only for the build only, so neither ends up in the image.
-    printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$pip_conf"
+    # bundle: both are build secrets, mounted for the pip install only, so neither ends up in
+    # the image (a --volume would leave its mount point in every stage). --format docker keeps
+    # the HEALTHCHECK (the OCI format has none).
+    printf '[global]\ncert = /run/secrets/ca.crt\n' >"$pip_conf"
     log "building $tag from $(git -C "$ROOT" rev-parse --short HEAD)"
     "${PODMAN[@]}" build --pull=never --format docker "${LIMITS[@]}" \
-        --volume /etc/ssl/certs:/etc/ssl/certs:ro --volume "$pip_conf:/etc/pip.conf:ro" \
+        --secret id=pip.conf,src="$pip_conf" --secret id=ca.crt,src=/etc/ssl/certs/ca-certificates.crt \
         --tag "$tag" "$context" >&2
     log "$tag: $("${PODMAN[@]}" image inspect --format '{{.Size}}' "$tag") bytes"
 }
