@@ -19,6 +19,8 @@ pytestmark = pytest.mark.container
 PROCESS_OWNERS = ("import glob\n"
                   "for path in glob.glob('/proc/[0-9]*/status'):\n"
                   "    print(open(path).read().split('Uid:')[1].split()[0])")
+# Long enough to stop mid-job after two checkpoints, short enough for CI on 2 loaded cores.
+ITERATIONS = 4000
 # podman stop's grace period before SIGKILL (docker-compose.yml gives 60 s).
 STOP_GRACE_SECONDS = 30
 
@@ -59,10 +61,10 @@ def test_the_walkthrough_trains_predicts_and_serves_its_model(containers, volume
 def test_sigterm_mid_job_exits_in_time_and_a_new_container_resumes_the_job(containers, volume):
     first = containers(env={"DROPNET_WORKERS": "1"}, volume=volume)
     first.wait_ready()
-    spec = walkthrough_spec(iterations=12000, eval_every=500,
-                            checkpoint={"every_iterations": 500})
+    spec = walkthrough_spec(iterations=ITERATIONS, eval_every=500,
+                            checkpoint={"every_iterations": 250})
     job_id = first.client.post("/v1/jobs", json=spec).json()["id"]
-    running = first.wait_job(job_id, until=lambda job: (job["checkpoint_iteration"] or 0) >= 1000)
+    running = first.wait_job(job_id, until=lambda job: (job["checkpoint_iteration"] or 0) >= 500)
     assert running["status"] == "running"
 
     started = time.monotonic()
@@ -82,4 +84,4 @@ def test_sigterm_mid_job_exits_in_time_and_a_new_container_resumes_the_job(conta
     keys = {summary["key"]: summary
             for summary in second.client.get(f"/v1/jobs/{job_id}/metrics").json()["data"]}
     batch_loss = keys["batch_loss"]  # one point per iteration, each step once
-    assert (batch_loss["count"], batch_loss["last_step"]) == (12000, 12000)
+    assert (batch_loss["count"], batch_loss["last_step"]) == (ITERATIONS, ITERATIONS)
