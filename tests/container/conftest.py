@@ -124,7 +124,7 @@ class Container:
 
     def remove(self) -> None:
         self.client.close()
-        podman("rm", "--force", "--time", "5", self.name, check=False)
+        podman("rm", "--force", "--volumes", "--time", "5", self.name, check=False)
 
 
 @pytest.fixture(scope="session")

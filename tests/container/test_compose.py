@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.container.conftest import IMAGE, ROOT, podman, unique
+from tests.container.conftest import ROOT, podman, unique
 from tests.e2e.conftest import free_port
 
 pytestmark = pytest.mark.container
