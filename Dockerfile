@@ -19,7 +19,7 @@ WORKDIR /app
 COPY constraints.txt pyproject.toml README.md alembic.ini ./
 COPY migrations ./migrations
 COPY service ./service
-RUN pip install --constraint constraints.txt ".[celery,postgres]"
+RUN pip install --constraint constraints.txt ".[celery,postgres,onnx]"
 
 USER 10001:10001
 VOLUME ["/data"]

@@ -18,6 +18,7 @@ Anything that dropnet would not compute exactly as Keras does is refused with a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,6 +173,10 @@ class _State:
         self.perm = target
 
 
+Translator = Callable[[_Layer, _State], None]
+"""Reads one Keras layer's config and emits its dropnet layers into the state."""
+
+
 def translate(keras_json: Any) -> KerasModel:
     """A Keras Sequential config -> dropnet's input_shape, layers and dtype.
 
@@ -293,7 +298,7 @@ def _input_shape(keras_json: dict[str, Any], layers: list[Any]) -> list[int]:
             "the input shape must be fully known", path=path, layer_index=index,
             class_name=class_name,
             expected="[null, d1, ...] with 1 to 3 positive sizes after the batch axis"
-            if with_batch else "a positive integer", received=value)
+            if with_batch else "1 to 3 positive sizes", received=value)
     return list(shape)
 
 
@@ -545,7 +550,7 @@ def _conv2d(layer: _Layer, state: _State) -> None:
     state.emit(spec, layer.index)
 
 
-def _pooling(kind: str) -> Any:
+def _pooling(kind: str) -> Translator:
     def translate_pooling(layer: _Layer, state: _State) -> None:
         _image_layer(layer, state)
         padding = layer.get("padding", "valid")
@@ -641,7 +646,7 @@ def _softmax(layer: _Layer, state: _State) -> None:
     state.emit({"type": "activation", "activation": "softmax"}, layer.index)
 
 
-_TRANSLATORS: dict[str, Any] = {
+_TRANSLATORS: dict[str, Translator] = {
     "InputLayer": _input_layer,
     "Dense": _dense,
     "Dropout": _dropout,

@@ -36,6 +36,7 @@ from service.engine.layers import (
     MaxPool2D,
     Permute,
 )
+from service.engine.layers.activations import Activation
 from service.engine.network import Network
 from service.errors import MissingExtra
 
@@ -145,7 +146,7 @@ class _GraphBuilder:
                       strides=list(layer.stride), pads=[top, left, bottom, right])
         return self.activation(layer.activation, z, prefix)
 
-    def activation(self, activation: Any, x: str, prefix: str) -> str:
+    def activation(self, activation: Activation, x: str, prefix: str) -> str:
         name = activation.name
         output = f"{prefix}.{name}"
         if name == "linear":
@@ -153,7 +154,8 @@ class _GraphBuilder:
         if name == "relu":
             return self.node("Relu", [x], output)
         if name == "leaky_relu":
-            return self.node("LeakyRelu", [x], output, alpha=float(activation.alpha))
+            return self.node("LeakyRelu", [x], output,
+                             alpha=float(activation.config()["alpha"]))
         if name == "sigmoid":
             return self.node("Sigmoid", [x], output)
         if name == "tanh":
