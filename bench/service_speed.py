@@ -623,12 +623,12 @@ def bench_memory(workdir: Path) -> list[Measurement]:
                                         for i in range(MEMORY_MODELS)])
     log(f"memory: {MEMORY_MODELS} jobs trained in {time.perf_counter() - start:.1f} s")
     default_budget = Settings(_env_file=None).model_cache_bytes
-    from service.api.model_cache import model_bytes
     from service.engine.checkpoint import load_model
-    from service.store.models import TrainedModel
+    from service.serving.cache import model_bytes
+    from service.store import artifacts
 
     with db.read() as session:
-        network, _ = load_model(session.get(TrainedModel, job_ids[0]).data)
+        network, _ = load_model(artifacts.get_model(session, job_ids[0]).data)
     per_model = model_bytes(network)
     db.dispose()
     small_budget = SMALL_CACHE_MODELS * per_model + per_model // 2

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from service.engine.errors import SpecError
 
 MAX_JSONABLE_DEPTH = 32
 
@@ -29,6 +32,12 @@ class ErrorDetail:
         if self.received is not None:
             result["received"] = jsonable(self.received)
         return result
+
+
+def spec_detail(error: SpecError, path: str) -> ErrorDetail:
+    """The engine's refusal of a value (a SpecError) as the problem at `path` in the request,
+    e.g. "training.lr_schedule.decay" for the engine's field "lr_schedule.decay"."""
+    return ErrorDetail(path, error.message, expected=error.expected, received=error.received)
 
 
 def jsonable(value: Any, depth: int = 0) -> Any:

@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from service import __version__
 from service.auth import Authenticator
 from service.config import Settings, get_settings
+from service.serving.cache import ModelCache
 from service.store.session import Database
 from service.workers.executor import Executor, NoExecutor
 
@@ -19,7 +20,6 @@ from .body_limit import BodySizeLimit
 from .deps import AppState, authorize
 from .fast_predict import FastPredict
 from .json_body import StrictJSONBody
-from .model_cache import ModelCache
 from .request_metrics import RequestMetrics
 from .routes import datasets, health, jobs, metrics, operations, predictions
 

@@ -13,10 +13,9 @@ from sqlalchemy.orm import Session
 from service.auth import Authenticator
 from service.config import Settings
 from service.errors import ErrorDetail, InvalidInput
+from service.serving.cache import ModelCache
 from service.store.session import Database
 from service.workers.executor import Executor
-
-from .model_cache import ModelCache
 
 
 @dataclass

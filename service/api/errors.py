@@ -13,12 +13,17 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Send
 
 from service.errors import ServiceError, jsonable
+from service.store.availability import Unavailable, unavailable
 
 log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 5
+"""What a 503 or 507 asks the client to wait: about one database restart."""
 
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 406: "not_acceptable", 409: "conflict",
@@ -150,10 +155,39 @@ def install(app: FastAPI) -> None:
         return error_response(exc.status_code, code, str(exc.detail), details,
                               getattr(exc, "headers", None))
 
+    @app.exception_handler(SQLAlchemyError)
+    async def _database_error(request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        # Handled here, inside the exception middleware: the connection stays usable.
+        outage = database_outage_response(exc)
+        if outage is not None:
+            log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+                        exc)
+            return outage
+        return _internal_error(request)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "internal server error")
+        return _internal_error(request)
+
+
+def _internal_error(request: Request) -> ErrorJSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal_error", "internal server error")
+
+
+def database_outage_response(error: BaseException) -> ErrorJSONResponse | None:
+    """503 + Retry-After while the database is unreachable, 507 while its disk is full; None
+    for any other error."""
+    reason = unavailable(error)
+    if reason is Unavailable.FULL:
+        return error_response(507, "storage_full",
+                              "the database's disk is full: nothing was written; reads still "
+                              "work", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    if reason is Unavailable.UNREACHABLE:
+        return error_response(503, "database_unavailable",
+                              "the database is unavailable; retry shortly",
+                              headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return None
 
 
 _DESCRIPTIONS = {"400": "the body could not be parsed", "401": "no valid API key",

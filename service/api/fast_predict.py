@@ -4,7 +4,7 @@ A batch-1 prediction from a cached model is about 40 us of work (parse, forward,
 FastAPI's route matching, dependency resolution and body handling cost several times that.
 This middleware answers `POST /v1/jobs/{id}/predict` itself when everything is ordinary (the
 caller's key is in the authenticator's cache, the model is cached, fresh and the caller's, the body
-is valid, the batch small), using the route's own functions. Anything else, every error
+is valid, the batch small), using the serving functions the route uses. Anything else, every error
 included, goes on to the regular route with the body replayed, so responses are the same.
 """
 
@@ -14,13 +14,16 @@ import json
 import re
 
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import ServiceError
+from service.serving import loading
+from service.serving.inputs import as_batch
+from service.serving.predict import predict_inline
 
 from .json_body import PARSED_BODY
 from .request_metrics import ROUTE_TEMPLATE
-from .routes.predictions import as_batch, predict_inline
 from .schemas.predictions import PredictRequest
 
 _PATH = re.compile(r"/v1/jobs/([0-9A-Za-z_-]{1,64})/predict")
@@ -52,14 +55,13 @@ class FastPredict:
         authorization = _header(scope, b"authorization")
         try:
             owner = state.auth.cached_owner(authorization)
-            entry = state.models.get(job_id)
-            if (owner is None or entry is None or entry.owner != owner
-                    or not state.models.fresh(entry)):
+            entry = loading.ready(state.models, job_id, owner)
+            if entry is None:
                 return None
             request = PredictRequest.model_validate(scope[PARSED_BODY])
             inputs = as_batch(request.inputs, entry, state.settings.max_predict_rows)
-        except (ServiceError, ValidationError):
-            return None  # the route answers with the proper error
+        except (ServiceError, ValidationError, SQLAlchemyError):
+            return None  # the route answers with the proper error (a 503 for an outage)
         return predict_inline(entry, inputs)
 
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy.orm import Session
 
+from service.datasets.storage import unpack_arrays
 from service.engine.datasets import BUILTIN_DATASETS, Dataset, load_builtin
 from service.engine.errors import SpecError
-from service.engine.npz import load_npz
-from service.errors import ErrorDetail, InvalidSpec
+from service.errors import ErrorDetail, InvalidSpec, spec_detail
 from service.store import datasets as dataset_rows
 
 from .specs import DataSpec, UploadedData
@@ -78,28 +77,10 @@ def load(session: Session, data: DataSpec, *, input_shape: list[int], dtype: str
                                                               DIGITS_CHANNELS_LAST_SHAPE),
                                dtype=dtype, **builtin_params(data))
     except SpecError as error:
-        raise InvalidSpec(error.message, [ErrorDetail(
-            f"data.{error.field}", error.message, expected=error.expected,
-            received=error.received)]) from None
+        raise InvalidSpec(error.message, [spec_detail(error, f"data.{error.field}")]) from None
     if not channels_last:
         return dataset
     return dataclasses.replace(
         dataset, x_train=np.ascontiguousarray(dataset.x_train.transpose(0, 2, 3, 1)),
         x_test=np.ascontiguousarray(dataset.x_test.transpose(0, 2, 3, 1)))
 
-
-ARRAY_NAMES = ("x_train", "y_train", "x_test", "y_test")
-
-
-def pack_arrays(dataset: Dataset) -> bytes:
-    """A dataset as the .npz the datasets table stores."""
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **{name: getattr(dataset, name) for name in ARRAY_NAMES})
-    return buffer.getvalue()
-
-
-def unpack_arrays(data: bytes, *, name: str, n_classes: int) -> Dataset:
-    """The Dataset stored by pack_arrays (written by dropnet itself, loaded without pickle)."""
-    archive = load_npz(data)
-    arrays = {key: archive[key] for key in ARRAY_NAMES}
-    return Dataset(**arrays, n_classes=n_classes, name=name)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from service.config import Settings
@@ -22,6 +23,7 @@ from service.engine.network import build_network
 from service.engine.training import MetricRecord, Trainer, TrainingConfig
 from service.store import jobs as job_rows
 from service.store import metrics as metric_rows
+from service.store.availability import Unavailable, unavailable
 from service.store.models import Checkpoint, Job, TrainedModel
 from service.store.session import Database
 from service.telemetry import JOBS_ENDED
@@ -104,6 +106,10 @@ class JobRunner:
         heartbeat.start()
         try:
             return self._execute(claim, heartbeat)
+        except SQLAlchemyError as error:  # e.g. the final write when the database went away
+            if unavailable(error) is None:
+                raise
+            return self._interrupted(claim, error, iteration=0)
         finally:
             heartbeat.stop()
 
@@ -118,6 +124,8 @@ class JobRunner:
         except LeaseLost:
             return RunResult(claim.job_id, "lease_lost", 0)
         except Exception as error:  # bad data or an engine refusal: the job fails, not the worker
+            if unavailable(error) is not None:
+                return self._database_failed(claim, error, 0)
             log.exception("job %s could not start", claim.job_id)
             return self._finish(claim, job_rows.FAILED, 0, f"{type(error).__name__}: {error}")
 
@@ -143,6 +151,8 @@ class JobRunner:
         except NonFiniteLossError as error:
             return self._finish(claim, job_rows.FAILED, trainer.iteration, str(error))
         except Exception as error:
+            if unavailable(error) is not None:
+                return self._database_failed(claim, error, trainer.iteration)
             log.exception("job %s failed", claim.job_id)
             return self._finish(claim, job_rows.FAILED, trainer.iteration,
                                 f"{type(error).__name__}: {error}")
@@ -206,6 +216,29 @@ class JobRunner:
         log.info("job %s %s at iteration %d", claim.job_id, status, iteration,
                  extra={"job_id": claim.job_id})
         return RunResult(claim.job_id, status, iteration, error)
+
+    def _database_failed(self, claim: job_rows.Claim, error: Exception,
+                         iteration: int) -> RunResult:
+        """A database that cannot serve never fails a job for good: while it is unreachable the
+        attempt stops writing and its lease expires (the reaper requeues the job, which resumes
+        from its checkpoint); a full disk fails the job with that cause, if that write fits."""
+        if unavailable(error) is not Unavailable.FULL:
+            return self._interrupted(claim, error, iteration)
+        message = (f"the database's disk is full: training stopped at iteration {iteration}; "
+                   f"everything stored before that is kept ({type(error).__name__}: "
+                   f"{str(error).splitlines()[0]})")
+        log.error("job %s: %s", claim.job_id, message, extra={"job_id": claim.job_id})
+        try:
+            return self._finish(claim, job_rows.FAILED, iteration, message)
+        except SQLAlchemyError as again:
+            return self._interrupted(claim, again, iteration)
+
+    def _interrupted(self, claim: job_rows.Claim, error: Exception,
+                     iteration: int) -> RunResult:
+        log.warning("job %s: the database is unavailable (%s); the attempt stops and its lease "
+                    "will expire, so the job is requeued", claim.job_id,
+                    str(error).splitlines()[0], extra={"job_id": claim.job_id})
+        return RunResult(claim.job_id, "interrupted", iteration, str(error).splitlines()[0])
 
     def _release(self, claim: job_rows.Claim, trainer: Trainer) -> RunResult:
         """Shutdown: store a checkpoint and give the job back to the queue."""

@@ -13,7 +13,7 @@ from service.engine.datasets import BUILTIN_DATASETS
 from service.engine.errors import SpecError
 from service.engine.network import Network, build_network
 from service.engine.training import TrainingConfig
-from service.errors import ErrorDetail, InvalidSpec, TooManyJobs
+from service.errors import ErrorDetail, InvalidSpec, TooManyJobs, spec_detail
 from service.store import jobs as job_rows
 from service.store.models import Job
 
@@ -107,7 +107,7 @@ def _layer_detail(error: SpecError) -> ErrorDetail:
         path = f"model.layers[{error.layer_index}]"
         if error.field:
             path += f".{error.field}"
-    return ErrorDetail(path, error.message, expected=error.expected, received=error.received)
+    return spec_detail(error, path)
 
 
 def _check_training(spec: JobSpec) -> None:
@@ -121,9 +121,8 @@ def _check_training(spec: JobSpec) -> None:
     try:
         TrainingConfig.from_dict(spec.engine_training())
     except SpecError as error:
-        raise InvalidSpec("the training settings are invalid", [ErrorDetail(
-            f"training.{error.field}", error.message, expected=error.expected,
-            received=error.received)]) from None
+        raise InvalidSpec("the training settings are invalid",
+                          [spec_detail(error, f"training.{error.field}")]) from None
 
 
 def _limit_problems(spec: JobSpec, settings: Settings) -> list[ErrorDetail]:

@@ -5,10 +5,24 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session, defer
 
 from .jobs import ACTIVE
 from .models import DatasetRecord, Job
+
+
+def add(session: Session, *, dataset_id: str, owner: str, name: str, source_format: str,
+        n_train: int, n_test: int, input_shape: list[int], n_classes: int, sha256: str,
+        data: bytes) -> DatasetRecord:
+    """A new dataset row holding `data` (the stored .npz), flushed so that it has its
+    created_at."""
+    record = DatasetRecord(id=dataset_id, owner=owner, name=name, source_format=source_format,
+                           n_train=n_train, n_test=n_test, input_shape=input_shape,
+                           n_classes=n_classes, size_bytes=len(data), sha256=sha256, data=data)
+    session.add(record)
+    session.flush()
+    return record
 
 
 def get(session: Session, dataset_id: str, *, owner: str | None = None,
@@ -40,3 +54,9 @@ def in_use(session: Session, dataset_id: str) -> bool:
     """Whether a queued or running job trains on the dataset."""
     return bool(session.scalar(select(exists().where(Job.dataset_id == dataset_id,
                                                       Job.status.in_(ACTIVE)))))
+
+
+def delete(session: Session, dataset_id: str) -> None:
+    """Remove the dataset; jobs that trained on it keep their rows (their dataset_id is
+    cleared by the foreign key)."""
+    session.execute(sql_delete(DatasetRecord).where(DatasetRecord.id == dataset_id))

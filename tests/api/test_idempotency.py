@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service import idempotency
+from service.store import idempotency as idempotency_rows
 from tests.factories import DIGITS_SPEC, dataset_npz, spec
 
 CONCURRENT = 8
@@ -121,14 +121,14 @@ def slow_remember(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     its key, so concurrent requests all get past the lookup (on PostgreSQL) before any
     commits. Returns the keys of the requests that got that far."""
     reached = []
-    remember = idempotency.remember
+    add = idempotency_rows.add
 
     def slow(*args: Any, **kwargs: Any) -> None:
         reached.append(kwargs["key"])
         time.sleep(0.2)
-        remember(*args, **kwargs)
+        add(*args, **kwargs)
 
-    monkeypatch.setattr(idempotency, "remember", slow)
+    monkeypatch.setattr(idempotency_rows, "add", slow)
     return reached
 
 

@@ -9,11 +9,13 @@ from fastapi.responses import JSONResponse
 
 from service import idempotency
 from service.errors import Conflict
+from service.idempotency import StoredResponse
 from service.interop import onnx as onnx_export
 from service.jobs import lifecycle, submission
 from service.jobs.specs import JobSpec
+from service.store import artifacts
 from service.store import jobs as job_rows
-from service.store.models import TrainedModel
+from service.store.models import Job
 
 from .. import cursors
 from ..deps import Owner, ReadSession, SettingsDep, StateDep, WriteSession
@@ -31,31 +33,26 @@ ENDPOINT_SUBMIT = "POST /v1/jobs"
 def submit_job(spec: JobSpec, owner: Owner, state: StateDep,
                idempotency_key: Annotated[str | None, Header()] = None) -> JSONResponse:
     """Queue a training job. The whole spec is checked first: 422 names each bad field."""
-    key = None if idempotency_key is None else idempotency.check_key(idempotency_key)
+    request = idempotency.keyed(owner, ENDPOINT_SUBMIT, idempotency_key,
+                                lambda: spec.model_dump(mode="json", by_alias=True))
     # The session is opened here rather than by a dependency: a generator dependency costs two
     # more trips through the thread pool, and this is the busiest write path.
     with state.db.write_session() as session:
-        if key is not None:
-            digest = idempotency.request_hash(spec.model_dump(mode="json", by_alias=True))
-            stored = idempotency.lookup(session, owner=owner, endpoint=ENDPOINT_SUBMIT,
-                                        key=key, digest=digest)
-            if stored is not None:
-                return replayed(stored)
-        job = submission.submit(session, spec, owner=owner, settings=state.settings)
-        location = f"/v1/jobs/{job.id}"
-        if key is not None:
-            response = idempotency.StoredResponse(
-                201, JobPublic.from_row(job).model_dump(mode="json"), location)
-            stored = idempotency.remember_or_replay(session, owner=owner,
-                                                    endpoint=ENDPOINT_SUBMIT, key=key,
-                                                    digest=digest, response=response)
-            if stored is not None:  # a concurrent identical request won the race
-                return replayed(stored)
-        session.commit()
-    state.executor.notify(job.id)
+        outcome = idempotency.create_once(
+            session, request,
+            lambda: submission.submit(session, spec, owner=owner, settings=state.settings),
+            _created)
+    if isinstance(outcome, StoredResponse):
+        return replayed(outcome)
+    state.executor.notify(outcome.id)
     # Serialised after the commit: on SQLite the write lock is released at the commit.
-    body = JobPublic.from_row(job).model_dump(mode="json")
-    return JSONResponse(body, status_code=201, headers={"Location": location})
+    created = _created(outcome)
+    return JSONResponse(created.body, status_code=201, headers={"Location": created.location})
+
+
+def _created(job: Job) -> StoredResponse:
+    return StoredResponse(201, JobPublic.from_row(job).model_dump(mode="json"),
+                          f"/v1/jobs/{job.id}")
 
 
 @router.get("", response_model=JobsPublic, responses=responses(401, 422))
@@ -116,7 +113,7 @@ def list_attempts(job_id: str, session: ReadSession, owner: Owner) -> AttemptsPu
 def download_model(job_id: str, session: ReadSession, owner: Owner,
                    format: Literal["npz", "onnx"] = "npz") -> Response:
     job = lifecycle.get_owned(session, job_id, owner)
-    model = session.get(TrainedModel, job_id)
+    model = artifacts.get_model(session, job_id)
     if model is None:
         raise Conflict(f"job {job_id} is {job.status} and has no trained model")
     if format == "onnx":

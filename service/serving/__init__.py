@@ -1,0 +1,1 @@
+"""Serving trained models: loading and caching them, checking inputs, predicting."""
