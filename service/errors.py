@@ -100,6 +100,13 @@ class PayloadTooLarge(ServiceError):
     status = 413
 
 
+class MissingExtra(ServiceError):
+    """A feature whose optional dependency (a pip extra) is not installed here."""
+
+    code = "not_implemented"
+    status = 501
+
+
 class Unauthorized(ServiceError):
     code = "unauthorized"
     status = 401

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from service.datasets.storage import unpack_arrays
@@ -15,6 +17,8 @@ from service.store import datasets as dataset_rows
 from .specs import DataSpec, UploadedData
 
 DIGITS_IMAGE_SHAPE = [1, 8, 8]
+DIGITS_CHANNELS_LAST_SHAPE = [8, 8, 1]
+"""The digits images as a channels_last Keras model declares them (H, W, C)."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ def facts(session: Session, data: DataSpec, *, owner: str | None) -> DataFacts:
     n_samples = params.get("n_samples", info["n_samples"])
     n_classes = params.get("n_classes", info["n_classes"])
     if data.dataset == "digits":
-        shapes = [info["input_shape"], DIGITS_IMAGE_SHAPE]
+        shapes = [info["input_shape"], DIGITS_IMAGE_SHAPE, DIGITS_CHANNELS_LAST_SHAPE]
     elif data.dataset == "blobs":
         shapes = [[params["n_features"]]]
     else:
@@ -65,11 +69,18 @@ def load(session: Session, data: DataSpec, *, input_shape: list[int], dtype: str
             raise LookupError(f"dataset {data.dataset_id} no longer exists")
         return unpack_arrays(record.data, name=record.name,
                              n_classes=record.n_classes).to_dtype(dtype)
+    channels_last = list(input_shape) == DIGITS_CHANNELS_LAST_SHAPE
     try:
-        return load_builtin(data.dataset, test_fraction=data.test_fraction,
-                            split_seed=data.split_seed,
-                            flat=list(input_shape) != DIGITS_IMAGE_SHAPE, dtype=dtype,
-                            **builtin_params(data))
+        dataset = load_builtin(data.dataset, test_fraction=data.test_fraction,
+                               split_seed=data.split_seed,
+                               flat=list(input_shape) not in (DIGITS_IMAGE_SHAPE,
+                                                              DIGITS_CHANNELS_LAST_SHAPE),
+                               dtype=dtype, **builtin_params(data))
     except SpecError as error:
         raise InvalidSpec(error.message, [spec_detail(error, f"data.{error.field}")]) from None
+    if not channels_last:
+        return dataset
+    return dataclasses.replace(
+        dataset, x_train=np.ascontiguousarray(dataset.x_train.transpose(0, 2, 3, 1)),
+        x_test=np.ascontiguousarray(dataset.x_test.transpose(0, 2, 3, 1)))
 

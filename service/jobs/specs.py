@@ -18,11 +18,14 @@ from pydantic import (
     Field,
     StringConstraints,
     Tag,
+    TypeAdapter,
+    ValidationError,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from service.engine.datasets import BUILTIN_DATASETS, MAX_SEED, SPLIT_PARAMETERS
+from service.interop import keras as keras_interop
 
 MAX_DIM = 65_536
 MAX_KERNEL = 64
@@ -99,6 +102,14 @@ class FlattenLayer(StrictModel):
     type: Literal["flatten"]
 
 
+class PermuteLayer(StrictModel):
+    """Reorders each sample's axes (numbered from 1, as Keras's Permute): [3, 1, 2] turns
+    (H, W, C) into (C, H, W)."""
+
+    type: Literal["permute"]
+    dims: Annotated[list[Annotated[int, Field(ge=1, le=3)]], Field(min_length=1, max_length=3)]
+
+
 class DropoutLayer(StrictModel):
     """Inverted dropout on the previous layer's activated output."""
 
@@ -150,6 +161,7 @@ Layer = Annotated[
     | Annotated[MaxPool2DLayer, Tag("maxpool2d")]
     | Annotated[AvgPool2DLayer, Tag("avgpool2d")]
     | Annotated[FlattenLayer, Tag("flatten")]
+    | Annotated[PermuteLayer, Tag("permute")]
     | Annotated[DropoutLayer, Tag("dropout")]
     | Annotated[SpatialDropout2DLayer, Tag("spatial_dropout2d")]
     | Annotated[GaussianDropoutLayer, Tag("gaussian_dropout")]
@@ -157,19 +169,71 @@ Layer = Annotated[
     | Annotated[NamedActivationLayer, Tag("named_activation")],
     Discriminator(_layer_tag, custom_error_type="invalid_layer_type",
                   custom_error_message="Unknown layer type; expected one of dense, conv2d, "
-                                       "maxpool2d, avgpool2d, flatten, dropout, "
+                                       "maxpool2d, avgpool2d, flatten, permute, dropout, "
                                        "spatial_dropout2d, gaussian_dropout, activation, linear, "
                                        "relu, leaky_relu, sigmoid, tanh, softmax"),
 ]
 
 
 class ModelSpec(StrictModel):
+    """dropnet layers, or `{"keras": <model.to_json()>}`: the Keras Sequential config is
+    translated (service/interop/keras.py) and kept beside the dropnet layers it gave."""
+
+    keras: dict[str, Any] | None = Field(
+        None, description="a Keras Sequential model's to_json() object; input_shape, layers "
+                          "and dtype are then translated from it and may be omitted")
     input_shape: Annotated[list[Annotated[int, Field(ge=1, le=MAX_DIM)]],
                            Field(min_length=1, max_length=3,
                                  description="one sample's shape: [features] or "
                                              "[channels, height, width]")]
     layers: Annotated[list[Layer], Field(min_length=1)]
     dtype: Literal["float32", "float64"] = "float32"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_keras(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("keras") is None:
+            return data
+        return keras_model_fields(data)
+
+
+_LAYER_LIST: TypeAdapter[list[Any]] = TypeAdapter(list[Layer])
+
+
+def keras_model_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The model fields translated from data["keras"]. Fields also given (as in a stored
+    spec) must equal the translation; a Keras config dropnet cannot translate is a
+    validation error at its place inside `keras`."""
+    try:
+        translated = keras_interop.translate(data["keras"])
+    except keras_interop.KerasConfigError as error:
+        raise ValidationError.from_exception_data("ModelSpec", [InitErrorDetails(
+            type=PydanticCustomError("keras_unsupported", "{message}",
+                                     {"message": error.message}),
+            loc=("keras", *error.path), input=error.received)]) from None
+    fields = {"keras": data["keras"], "input_shape": translated.input_shape,
+              "layers": translated.layers, "dtype": translated.dtype}
+    for name in ("input_shape", "layers", "dtype"):
+        if name in data and not _same_model_field(name, data[name], fields[name]):
+            raise ValidationError.from_exception_data("ModelSpec", [InitErrorDetails(
+                type=PydanticCustomError(
+                    "keras_conflict", "omit {name} when keras is given: it is translated from "
+                    "the Keras config (translation: {translated})",
+                    {"name": name, "translated": fields[name]}),
+                loc=(name,), input=data[name])])
+    return fields
+
+
+def _same_model_field(name: str, given: Any, translated: Any) -> bool:
+    if name != "layers":
+        return bool(given == translated)
+    try:
+        layers = _LAYER_LIST.validate_python(given)
+    except ValidationError:
+        return False
+    return ([layer.model_dump(exclude_none=True) for layer in layers]
+            == [layer.model_dump(exclude_none=True)
+                for layer in _LAYER_LIST.validate_python(translated)])
 
 
 # -- data -----------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.generation import GenerationMode
@@ -85,6 +85,15 @@ def real_ids(operation: Any, ids: dict[str, str]) -> dict[str, str] | None:
     return None
 
 
+def sends_every_extra_parameter(case: schemathesis.Case) -> bool:
+    """False for a case whose only query parameters beyond the operation's are empty lists:
+    the client sends no such parameter, so the request is valid although schemathesis
+    generated it as one violating `additionalProperties` (and flags the 200 it gets)."""
+    known = {parameter.name for parameter in case.operation.query}
+    extra = [value for name, value in (case.query or {}).items() if name not in known]
+    return not extra or any(value != [] for value in extra)
+
+
 def fuzz(strategy: Any, label: str, checks: list[Any], cases: Counter[str]) -> None:
     """MAX_EXAMPLES cases of `strategy`, each sent with every check; raises what they find."""
 
@@ -92,6 +101,7 @@ def fuzz(strategy: Any, label: str, checks: list[Any], cases: Counter[str]) -> N
     @settings(max_examples=MAX_EXAMPLES, derandomize=True, deadline=None, database=None,
               phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
     def run(case: schemathesis.Case) -> None:
+        assume(sends_every_extra_parameter(case))
         cases[label] += 1
         case.call_and_validate(checks=checks, headers=AUTH)
 

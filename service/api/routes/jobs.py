@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from service import idempotency
 from service.errors import Conflict
 from service.idempotency import StoredResponse
+from service.interop import onnx as onnx_export
 from service.jobs import lifecycle, submission
 from service.jobs.specs import JobSpec
 from service.store import artifacts
@@ -105,13 +106,20 @@ def list_attempts(job_id: str, session: ReadSession, owner: Owner) -> AttemptsPu
 
 
 @router.get("/{job_id}/model", response_class=Response, responses={
-    200: {"content": {"application/octet-stream": {}},
-          "description": "the model .npz: weights and architecture JSON"},
-    **responses(401, 404, 409)})
-def download_model(job_id: str, session: ReadSession, owner: Owner) -> Response:
+    200: {"content": {"application/octet-stream": {}, onnx_export.MEDIA_TYPE: {}},
+          "description": "format=npz (default): the model .npz, weights and architecture "
+                         "JSON; format=onnx: an ONNX model (opset 17, input \"input\" with a "
+                         "dynamic batch axis, output \"probabilities\")"},
+    **responses(401, 404, 409, 422, 501)})
+def download_model(job_id: str, session: ReadSession, owner: Owner,
+                   format: Literal["npz", "onnx"] = "npz") -> Response:
     job = lifecycle.get_owned(session, job_id, owner)
     model = artifacts.get_model(session, job_id)
     if model is None:
         raise Conflict(f"job {job_id} is {job.status} and has no trained model")
+    if format == "onnx":
+        return Response(onnx_export.export_model_file(model.data),
+                        media_type=onnx_export.MEDIA_TYPE,
+                        headers={"Content-Disposition": f'attachment; filename="{job_id}.onnx"'})
     return Response(model.data, media_type="application/octet-stream",
                     headers={"Content-Disposition": f'attachment; filename="{job_id}.npz"'})

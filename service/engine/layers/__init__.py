@@ -8,12 +8,13 @@ from .conv2d import Conv2D
 from .dense import Dense
 from .dropout import Dropout, DropoutBase, GaussianDropout, SpatialDropout2D
 from .flatten import Flatten
+from .permute import Permute
 from .pooling import AvgPool2D, MaxPool2D
 
 LAYER_TYPES: dict[str, type[Layer]] = {
     cls.type_name: cls
     for cls in (Dense, Conv2D, MaxPool2D, AvgPool2D, Flatten, Dropout, SpatialDropout2D,
-                GaussianDropout, ActivationLayer)
+                GaussianDropout, ActivationLayer, Permute)
 }
 """Layer classes by type name. Activation names ("relu", "softmax", ...) are also accepted as
 types: {"type": "relu"} means {"type": "activation", "activation": "relu"}."""
@@ -32,5 +33,6 @@ __all__ = [
     "GaussianDropout",
     "Layer",
     "MaxPool2D",
+    "Permute",
     "SpatialDropout2D",
 ]

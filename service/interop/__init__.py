@@ -1,0 +1,1 @@
+"""Interoperability: Keras model configs in (keras.py), ONNX models out (onnx.py)."""
