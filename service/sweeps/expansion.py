@@ -36,6 +36,37 @@ def assignments(sweep: SweepCreate) -> list[Assignment]:
             for _ in range(sweep.samples or 0)]
 
 
+def problems(sweep: SweepCreate) -> list[ErrorDetail]:
+    """What the JSON schema cannot say: `samples` for random sweeps only, lists only in a
+    grid, and bounds in order (and positive for log_uniform)."""
+    found: list[ErrorDetail] = []
+    if sweep.method == "random" and sweep.samples is None:
+        found.append(ErrorDetail("samples", "a random sweep needs how many runs to draw",
+                                 expected="an integer >= 1", received=None, type="missing"))
+    if sweep.method == "grid" and sweep.samples is not None:
+        found.append(ErrorDetail("samples", "only a random sweep takes samples",
+                                 expected="no samples, or method random",
+                                 received=sweep.samples))
+    for path, values in sweep.parameters.items():
+        if isinstance(values, list):
+            continue
+        if sweep.method == "grid":
+            found.append(ErrorDetail(f"parameters.{path}", "a grid sweep takes a list of "
+                                     "values; distributions need method random",
+                                     expected="a list of values",
+                                     received=values.model_dump(by_alias=True)))
+            continue
+        low, high = (values.uniform if isinstance(values, Uniform) else
+                     values.log_uniform if isinstance(values, LogUniform) else values.int_)
+        positive = isinstance(values, LogUniform)
+        if low > high or (positive and low <= 0):
+            found.append(ErrorDetail(
+                f"parameters.{path}", "the bounds are out of order or not positive",
+                expected="[a, b] with a <= b" + (" and a > 0" if positive else ""),
+                received=[low, high]))
+    return found
+
+
 def run_count(sweep: SweepCreate) -> int:
     """How many runs `assignments` would return, without building them."""
     if sweep.method == "random":

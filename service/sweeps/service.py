@@ -26,6 +26,9 @@ def create(session: Session, sweep: SweepCreate, *, owner: str,
            settings: Settings) -> tuple[Sweep, list[Job]]:
     """Check every generated run spec, then add the sweep and its queued runs to the session
     (the caller commits, then notifies). Nothing is added when any run is refused."""
+    problems = expansion.problems(sweep)
+    if problems:
+        raise InvalidSpec("the sweep is invalid", problems)
     count = expansion.run_count(sweep)
     if count > settings.max_sweep_runs:
         raise InvalidSpec("the sweep has too many runs", [ErrorDetail(

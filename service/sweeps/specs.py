@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints
 
 from service.engine.datasets import MAX_SEED
 from service.jobs.specs import JobName, JobSpec, StrictModel
@@ -50,7 +50,8 @@ class SweepCreate(StrictModel):
 
     A path addresses a job-spec field (`model.layers[1].rate`, `training.seed`); `dropout.rate`
     sets the rate of every dropout layer. `grid` takes every combination of the value lists;
-    `random` draws `samples` runs (seeded) from lists or distributions.
+    `random` draws `samples` runs (seeded) from lists or distributions. The rules across
+    fields are in service.sweeps.expansion.problems.
     """
 
     name: JobName
@@ -62,27 +63,3 @@ class SweepCreate(StrictModel):
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0
     max_concurrent: Annotated[int, Field(ge=1, le=100_000)] | None = None
     objective: Objective = Objective()
-
-    @model_validator(mode="after")
-    def _method_fits(self) -> SweepCreate:
-        if self.method == "random" and self.samples is None:
-            raise ValueError("samples: a random sweep needs `samples` (how many runs to draw)")
-        if self.method == "grid" and self.samples is not None:
-            raise ValueError("samples: only a random sweep takes `samples`")
-        if self.method == "grid":
-            drawn = [path for path, values in self.parameters.items()
-                     if not isinstance(values, list)]
-            if drawn:
-                raise ValueError(f"parameters.{drawn[0]}: a grid sweep takes lists of values; "
-                                 "distributions need method random")
-        for path, values in self.parameters.items():
-            if isinstance(values, (Uniform, LogUniform)):
-                low, high = values.uniform if isinstance(values, Uniform) else values.log_uniform
-                if not low <= high or (isinstance(values, LogUniform) and low <= 0):
-                    raise ValueError(f"parameters.{path}: expected bounds [a, b] with a <= b"
-                                     f"{' and a > 0' if isinstance(values, LogUniform) else ''}"
-                                     f", received {[low, high]}")
-            if isinstance(values, IntRange) and values.int_[0] > values.int_[1]:
-                raise ValueError(f"parameters.{path}: expected bounds [a, b] with a <= b, "
-                                 f"received {values.int_}")
-        return self
