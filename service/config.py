@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     max_queued_jobs_per_owner: int = Field(1000, ge=1,
                                            description="Queued and running jobs per owner "
                                                        "before submissions get 429")
+    max_sweep_runs: int = Field(256, ge=1, description="Most runs (jobs) one sweep generates")
     page_limit_max: int = Field(10_000, ge=1, description="Largest page of any list")
     model_cache_bytes: int = Field(512 * MiB, ge=0,
                                    description="Memory budget of the API's model cache (LRU)")

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -54,6 +55,31 @@ def jsonable(value: Any, depth: int = 0) -> Any:
     if isinstance(value, dict):
         return {str(k): jsonable(v, depth + 1) for k, v in value.items()}
     return repr(value)
+
+
+def json_path(loc: Sequence[Any], document: Any) -> str:
+    """A pydantic error location as a JSON path, walking the input to drop union tags.
+
+    ('model', 'layers', 1, 'dropout', 'rate') -> 'model.layers[1].rate'
+    """
+    path = ""
+    current = document
+    for index, element in enumerate(loc):
+        last = index == len(loc) - 1
+        if isinstance(current, dict):
+            if element in current:
+                current = current[element]
+            elif not last:
+                continue  # a union member's tag, not a key of the input
+            path += f".{element}" if path else str(element)
+        elif isinstance(current, list) and isinstance(element, int):
+            current = current[element] if 0 <= element < len(current) else None
+            path += f"[{element}]"
+        elif current is None and not path:
+            path = str(element)
+        else:
+            break  # inside a scalar: the rest are type labels of a union
+    return path
 
 
 @dataclass

@@ -21,7 +21,7 @@ from .deps import AppState, authorize
 from .fast_predict import FastPredict
 from .json_body import StrictJSONBody
 from .request_metrics import RequestMetrics
-from .routes import datasets, health, jobs, metrics, operations, predictions
+from .routes import datasets, health, jobs, metrics, operations, predictions, sweeps
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
     for module in (health, operations):
         app.include_router(module.router)
     # Every /v1 route needs the caller's key, whether or not it uses the owner itself.
-    for module in (predictions, jobs, metrics, datasets):  # predict first: the hottest path
+    for module in (predictions, jobs, metrics, datasets, sweeps):  # predict first: the hottest path
         app.include_router(module.router, dependencies=[Depends(authorize)])
     _document_errors(app)
     return app

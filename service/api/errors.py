@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Send
 
-from service.errors import InvalidInput, InvalidSpec, ServiceError, jsonable
+from service.errors import InvalidInput, InvalidSpec, ServiceError, json_path, jsonable
 from service.store.availability import Unavailable, unavailable
 
 log = logging.getLogger(__name__)
@@ -64,31 +64,6 @@ async def send_error(send: Send, status: int, code: str, message: str,
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-def json_path(loc: Sequence[Any], document: Any) -> str:
-    """A pydantic error location as a JSON path, walking the input to drop union tags.
-
-    ('model', 'layers', 1, 'dropout', 'rate') -> 'model.layers[1].rate'
-    """
-    path = ""
-    current = document
-    for index, element in enumerate(loc):
-        last = index == len(loc) - 1
-        if isinstance(current, dict):
-            if element in current:
-                current = current[element]
-            elif not last:
-                continue  # a union member's tag, not a key of the input
-            path += f".{element}" if path else str(element)
-        elif isinstance(current, list) and isinstance(element, int):
-            current = current[element] if 0 <= element < len(current) else None
-            path += f"[{element}]"
-        elif current is None and not path:
-            path = str(element)
-        else:
-            break  # inside a scalar: the rest are type labels of a union
-    return path
 
 
 def validation_details(errors: Sequence[dict[str, Any]], body: Any) -> list[dict[str, Any]]:

@@ -11,11 +11,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from .base import utcnow
-from .models import Job, JobAttempt
+from .models import Job, JobAttempt, Sweep
 from .statuses import ACTIVE, AttemptOutcome, JobStatus
 
 # JobStatus members under short names, as this module and its callers spell them.
@@ -66,9 +66,12 @@ def get(session: Session, job_id: str, *, owner: str | None = None) -> Job | Non
 
 
 def page(session: Session, *, owner: str | None, status: JobStatus | None,
-         before: tuple[dt.datetime, str] | None, limit: int) -> list[Job]:
+         before: tuple[dt.datetime, str] | None, limit: int,
+         sweep_id: str | None = None) -> list[Job]:
     """Jobs newest first; `before` is the (created_at, id) of the previous page's last job."""
     query = select(Job)
+    if sweep_id is not None:
+        query = query.where(Job.sweep_id == sweep_id)
     if owner is not None:
         query = query.where(Job.owner == owner)
     if status is not None:
@@ -116,13 +119,16 @@ def claim(session: Session, worker: WorkerIdentity, *, lease_seconds: float,
     SQLite: the caller's write session began with BEGIN IMMEDIATE, which serialises claimers.
     The UPDATE re-checks the status either way. Returns None when there is nothing to take.
     """
-    candidate = select(Job.id).where(Job.status == QUEUED)
+    candidate = select(Job.id, Job.sweep_id).where(Job.status == QUEUED, _sweep_has_room())
     if job_id is not None:
         candidate = candidate.where(Job.id == job_id)
     candidate = candidate.order_by(Job.created_at, Job.id).limit(1).with_for_update(
         skip_locked=True)
-    chosen = session.scalar(candidate)
-    if chosen is None:
+    found = session.execute(candidate).one_or_none()
+    if found is None:
+        return None
+    chosen, sweep_id = found
+    if sweep_id is not None and not _lock_sweep_slot(session, sweep_id):
         return None
     now = utcnow()
     row = session.execute(
@@ -141,6 +147,31 @@ def claim(session: Session, worker: WorkerIdentity, *, lease_seconds: float,
                            worker_host=worker.host, worker_pid=worker.pid, started_at=now,
                            resumed_from=resumed_from))
     return Claim(job_id=chosen, lease_token=token, attempt=attempts)
+
+
+def _sweep_has_room() -> ColumnElement[bool]:
+    """True for a job outside any sweep, or in a sweep with fewer than max_concurrent runs
+    running (a held-back run stays queued and is taken once a slot frees)."""
+    running = aliased(Job)
+    running_count = (select(func.count()).select_from(running)
+                     .where(running.sweep_id == Sweep.id, running.status == RUNNING)
+                     .scalar_subquery())
+    full = exists().where(Sweep.id == Job.sweep_id, Sweep.max_concurrent.is_not(None),
+                          running_count >= Sweep.max_concurrent)
+    return or_(Job.sweep_id.is_(None), ~full)
+
+
+def _lock_sweep_slot(session: Session, sweep_id: str) -> bool:
+    """Lock the sweep row (PostgreSQL: FOR UPDATE, so concurrent claimers of one sweep's runs
+    take turns; SQLite's write lock already serialises them) and recount its running runs
+    under the lock: False when the sweep is already at max_concurrent."""
+    limit = session.scalar(select(Sweep.max_concurrent).where(Sweep.id == sweep_id)
+                           .with_for_update())
+    if limit is None:
+        return True
+    running = session.scalar(select(func.count()).select_from(Job)
+                             .where(Job.sweep_id == sweep_id, Job.status == RUNNING)) or 0
+    return running < limit
 
 
 def renew(session: Session, claim_: Claim, *, lease_seconds: float,
@@ -247,16 +278,19 @@ def set_checkpoint_iteration(session: Session, job_id: str, iteration: int) -> N
 
 
 def queued_ids(session: Session, limit: int = 1000) -> list[str]:
-    """The oldest queued jobs' ids, oldest first."""
-    query = (select(Job.id).where(Job.status == QUEUED).order_by(Job.created_at, Job.id)
+    """The oldest claimable queued jobs' ids, oldest first (runs held back by their sweep's
+    max_concurrent are left out: a doorbell rung for one would claim nothing)."""
+    query = (select(Job.id).where(Job.status == QUEUED, _sweep_has_room())
+             .order_by(Job.created_at, Job.id)
              .limit(limit))
     return list(session.scalars(query))
 
 
 def count_queued(session: Session) -> int:
-    """How many jobs are queued."""
+    """How many queued jobs could be claimed now (not counting runs held back by their
+    sweep's max_concurrent)."""
     return int(session.scalar(select(func.count()).select_from(Job)
-                              .where(Job.status == QUEUED)) or 0)
+                              .where(Job.status == QUEUED, _sweep_has_room())) or 0)
 
 
 def attempts(session: Session, job_id: str) -> list[JobAttempt]:

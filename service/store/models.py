@@ -61,6 +61,9 @@ class Job(Base):
     iterations_per_second: Mapped[float | None] = mapped_column(Float)
     checkpoint_iteration: Mapped[int | None] = mapped_column(Integer)
     latest_metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # A sweep's run (see Sweep); a sweep is deleted only with its runs.
+    sweep_id: Mapped[str | None] = mapped_column(
+        String(ID_LENGTH), ForeignKey("sweeps.id", ondelete="CASCADE"), index=True)
 
     __table_args__ = (
         Index("ix_jobs_owner_created", "owner", "created_at", "id"),
@@ -68,6 +71,26 @@ class Job(Base):
         Index("ix_jobs_status_created", "status", "created_at"),
         Index("ix_jobs_status_lease", "status", "lease_expires_at"),
     )
+
+
+class Sweep(Base):
+    """A set of jobs (its runs) generated from one base spec by varying parameters.
+
+    `run_parameters` maps each run's job id to the {path: value} it was given; at most
+    `max_concurrent` of its runs are running at once (None: no limit), enforced by the claim.
+    """
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), default="")
+    name: Mapped[str] = mapped_column(String(200))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    run_parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    max_concurrent: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_sweeps_owner_created", "owner", "created_at", "id"),)
 
 
 class JobAttempt(Base):

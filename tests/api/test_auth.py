@@ -33,6 +33,8 @@ KNOWN_ID_ROUTES = {
     ("GET", "/v1/jobs/{job_id}/model"), ("GET", "/v1/jobs/{job_id}/metrics"),
     ("GET", "/v1/jobs/{job_id}/metrics/{key}"), ("POST", "/v1/jobs/{job_id}/predict"),
     ("GET", "/v1/datasets/{dataset_id}"), ("DELETE", "/v1/datasets/{dataset_id}"),
+    ("GET", "/v1/sweeps/{sweep_id}"), ("DELETE", "/v1/sweeps/{sweep_id}"),
+    ("POST", "/v1/sweeps/{sweep_id}/cancel"), ("GET", "/v1/sweeps/{sweep_id}/runs.csv"),
 }
 OPEN_PATHS = ("/healthz", "/readyz", "/metrics")
 
@@ -79,18 +81,28 @@ def assert_error(response: Any, status: int, code: str) -> None:
 
 def owned_job_and_dataset(client: TestClient, headers: dict[str, str],
                           run_jobs: Callable[[], list[str]]) -> tuple[str, str]:
-    """A trained job and an uploaded dataset of the caller."""
+    """A trained job and an uploaded dataset of the caller; a finished sweep of the caller is
+    recorded in SWEEPS under the job's id, where `fill` finds it."""
     job = client.post("/v1/jobs", json=DIGITS_SPEC, headers=headers)
     assert job.status_code == 201, job.text
+    sweep = client.post("/v1/sweeps", headers=headers, json={
+        "name": "owned", "base": DIGITS_SPEC, "parameters": {"training.seed": [1]}})
+    assert sweep.status_code == 201, sweep.text
     run_jobs()
     dataset = client.post("/v1/datasets", files={"file": ("d.npz", dataset_npz())},
                           headers=headers)
     assert dataset.status_code == 201, dataset.text
+    SWEEPS[job.json()["id"]] = sweep.json()["id"]
     return job.json()["id"], dataset.json()["id"]
 
 
+SWEEPS: dict[str, str] = {}
+"""The sweep owned_job_and_dataset created alongside each job id."""
+
+
 def fill(template: str, job_id: str, dataset_id: str) -> str:
-    values = {"job_id": job_id, "dataset_id": dataset_id, "key": "batch_loss"}
+    values = {"job_id": job_id, "dataset_id": dataset_id, "key": "batch_loss",
+              "sweep_id": SWEEPS.get(job_id, job_id)}
     return re.sub(r"\{(\w+)\}", lambda match: values[match.group(1)], template)
 
 

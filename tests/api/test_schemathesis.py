@@ -70,7 +70,11 @@ def fuzzed(sqlite_url: str) -> Iterator[tuple[RequestCounter, dict[str, str]]]:
         data = client.post("/v1/datasets", headers=AUTH, files={"file": (
             "d.csv", b"a,b,label\n" + b"".join(b"%d,%d,%d\n" % (i, -i, i % 2)
                                                for i in range(40)))}).json()["id"]
-        yield RequestCounter(app), {"trained": trained, "queued": queued, "dataset": data}
+        sweep = client.post("/v1/sweeps", headers=AUTH, json={
+            "name": "fuzzed", "base": spec(iterations=20),
+            "parameters": {"training.seed": [1, 2]}}).json()["id"]
+        yield RequestCounter(app), {"trained": trained, "queued": queued, "dataset": data,
+                                    "sweep": sweep}
     db.dispose()
 
 
@@ -82,6 +86,8 @@ def real_ids(operation: Any, ids: dict[str, str]) -> dict[str, str] | None:
         return {"job_id": job, **({"key": "batch_loss"} if "{key}" in path else {})}
     if "{dataset_id}" in path:
         return {"dataset_id": ids["dataset"]}
+    if "{sweep_id}" in path:
+        return {"sweep_id": ids["sweep"]}
     return None
 
 

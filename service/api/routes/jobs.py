@@ -59,11 +59,13 @@ def _created(job: Job) -> StoredResponse:
 @router.get("", response_model=JobsPublic, responses=responses(401, 422))
 def list_jobs(session: ReadSession, owner: Owner, settings: SettingsDep,
               status: JobStatus | None = None,
+              sweep_id: Annotated[str | None, Query(max_length=64)] = None,
               limit: Annotated[int, Query(ge=1)] = 50,
               cursor: str | None = None) -> JobsPublic:
-    """Jobs newest first; pass `next_cursor` back as `cursor` for the next page."""
+    """Jobs newest first (with `sweep_id`, that sweep's runs); pass `next_cursor` back as
+    `cursor` for the next page."""
     limit = min(limit, settings.page_limit_max)
-    rows = job_rows.page(session, owner=owner, status=status,
+    rows = job_rows.page(session, owner=owner, status=status, sweep_id=sweep_id,
                          before=cursors.decode_row(cursor), limit=limit + 1)
     next_cursor = (cursors.encode_row(rows[limit - 1].created_at, rows[limit - 1].id)
                    if len(rows) > limit else None)

@@ -38,6 +38,7 @@ class JobPublic(BaseModel):
     metrics: dict[str, float]
     cancel_requested: bool
     checkpoint_iteration: int | None
+    sweep_id: str | None = None
 
     @classmethod
     def from_row(cls, job: Job) -> JobPublic:
@@ -53,7 +54,7 @@ class JobPublic(BaseModel):
             attempts=job.attempts, worker=worker, created_at=job.created_at,
             started_at=job.started_at, finished_at=job.finished_at, error=job.error,
             metrics=dict(job.latest_metrics or {}), cancel_requested=job.cancel_requested,
-            checkpoint_iteration=job.checkpoint_iteration,
+            checkpoint_iteration=job.checkpoint_iteration, sweep_id=job.sweep_id,
         )
 
 
