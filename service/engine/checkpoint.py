@@ -54,9 +54,11 @@ def unpack(data: bytes, *, expected_format: str) -> tuple[dict[str, Any], dict[s
 
 
 def save_model(network: Network, *, metadata: dict[str, Any] | None = None) -> bytes:
-    """The network's weights and architecture JSON as one compressed .npz."""
+    """The network's weights, architecture JSON and current dropout rates (a schedule's
+    last values, which MC dropout samples at) as one compressed .npz."""
     meta = {"format": MODEL_FORMAT, "version": FORMAT_VERSION,
-            "architecture": network.architecture(), "metadata": metadata or {}}
+            "architecture": network.architecture(), "metadata": metadata or {},
+            "dropout_rates": [layer.rate for layer in network.dropout_layers]}
     return pack(meta, network.state_dict(), compress=True)
 
 
@@ -67,4 +69,6 @@ def load_model(data: bytes) -> tuple[Network, dict[str, Any]]:
     network = build_network(architecture["layers"], architecture["input_shape"], seed=0,
                             dtype=architecture["dtype"])
     network.load_state_dict(arrays)
+    if "dropout_rates" in meta:  # files written before the rates were kept have base rates
+        network.set_dropout_rates(meta["dropout_rates"])
     return network, meta.get("metadata", {})

@@ -74,6 +74,8 @@ class DenseLayer(ActivatedLayerFields):
 
     type: Literal["dense"]
     units: Annotated[int, Field(ge=1, le=MAX_DIM)]
+    dropconnect: Rate | None = Field(
+        None, description="DropConnect rate: each weight dropped per training batch")
 
 
 class Conv2DLayer(ActivatedLayerFields):
@@ -416,8 +418,17 @@ class LinearDropoutSchedule(StrictModel):
     iterations: Count | None = None
 
 
+class CurriculumDropoutSchedule(StrictModel):
+    """Relative (Morerio et al. 2017): each dropout layer's rate rises from 0 towards its
+    configured rate as rate * (1 - exp(-gamma * t)); gamma = 10 / iterations is the paper's."""
+
+    type: Literal["curriculum"]
+    gamma: Annotated[float, Field(gt=0.0, le=1e6)]
+
+
 DropoutSchedule = Annotated[
-    ConstantDropoutSchedule | StepDropoutSchedule | LinearDropoutSchedule,
+    ConstantDropoutSchedule | StepDropoutSchedule | LinearDropoutSchedule
+    | CurriculumDropoutSchedule,
     Field(discriminator="type"),
 ]
 

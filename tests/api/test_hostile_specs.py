@@ -202,6 +202,10 @@ HOSTILE: list[tuple[str, Callable[[Spec], Any], str]] = [
      "training.dropout_schedule"),
     ("dropout-schedule-every-zero", training(dropout_schedule={
         "type": "step", "every": 0, "delta": -0.1}), "training.dropout_schedule.every"),
+    ("curriculum-gamma-zero", training(dropout_schedule={"type": "curriculum", "gamma": 0}),
+     "training.dropout_schedule.gamma"),
+    ("dropconnect-rate-one", lambda s: layers(s)[0].update(dropconnect=1.0),
+     "model.layers[0].dropconnect"),
     ("cosine-floor-above-learning-rate", training(lr_schedule={
         "type": "cosine", "min_learning_rate": 5.0}), "training.lr_schedule.min_learning_rate"),
     ("training-string", lambda s: s.update(training="fast"), "training"),

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 
 from service.engine.errors import SpecError
@@ -50,6 +51,14 @@ def test_lr_step_and_cosine():
     (build_dropout_schedule, {"type": "linear", "to": 0.1}, "dropout_schedule.from"),
     (build_dropout_schedule, {"type": "linear", "from": 1.2, "to": 0.1}, "dropout_schedule.from"),
     (build_dropout_schedule, {"type": "exponential"}, "dropout_schedule.type"),
+    (build_dropout_schedule, {"type": "curriculum"}, "dropout_schedule.gamma"),
+    (build_dropout_schedule, {"type": "curriculum", "gamma": 0}, "dropout_schedule.gamma"),
+    (build_dropout_schedule, {"type": "curriculum", "gamma": -0.5}, "dropout_schedule.gamma"),
+    (build_dropout_schedule, {"type": "curriculum", "gamma": float("inf")},
+     "dropout_schedule.gamma"),
+    (build_dropout_schedule, {"type": "curriculum", "gamma": "0.1"}, "dropout_schedule.gamma"),
+    (build_dropout_schedule, {"type": "curriculum", "gamma": 0.1, "rate": 0.5},
+     "dropout_schedule.rate"),
     (build_lr_schedule, {"type": "step", "every": 10, "gamma": 0}, "lr_schedule.gamma"),
     (build_lr_schedule, {"type": "cosine", "warm": 1}, "lr_schedule.warm"),
 ])
@@ -57,3 +66,24 @@ def test_invalid_specs_name_the_field(builder, spec, field):
     with pytest.raises(SpecError) as info:
         builder(spec)
     assert info.value.field == field
+
+
+def test_curriculum_schedule_rises_from_zero_towards_each_layers_rate():
+    schedule = build_dropout_schedule({"type": "curriculum", "gamma": 0.01})
+    assert schedule(0, 0.5, 1000) == 0.0
+    for t in (1, 10, 100, 250, 1000):
+        assert schedule(t, 0.5, 1000) == pytest.approx(0.5 * (1 - math.exp(-0.01 * t)),
+                                                       rel=1e-12)
+        assert schedule(t, 0.2, 1000) == pytest.approx(0.2 * (1 - math.exp(-0.01 * t)),
+                                                       rel=1e-12)
+    rates = [schedule(t, 0.5, 1000) for t in range(0, 1500, 50)]
+    assert np.all(np.diff(rates) > 0)
+    assert 0.5 - 1e-9 < schedule(10**9, 0.5, 1000) <= 0.5
+    assert schedule.config() == {"type": "curriculum", "gamma": 0.01}
+
+
+def test_curriculum_schedule_with_the_papers_gamma_reaches_the_rate_by_the_end():
+    total = 2000
+    schedule = build_dropout_schedule({"type": "curriculum", "gamma": 10 / total})
+    assert schedule(total, 0.5, total) == pytest.approx(0.5, rel=1e-4)
+    assert schedule(total // 10, 0.5, total) == pytest.approx(0.5 * (1 - math.exp(-1)))

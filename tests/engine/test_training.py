@@ -77,6 +77,17 @@ def test_schedule_sets_every_dropout_layer(digits):
     assert recorded[41] == pytest.approx(0.3)
 
 
+def test_curriculum_schedule_starts_without_dropout_and_rises_per_layer(digits):
+    trainer, records = run(digits, config(iterations=41,
+                                          dropout_schedule={"type": "curriculum", "gamma": 0.05}))
+    rise = 1 - np.exp(-0.05 * 40)  # iteration 41 trains at t = 40
+    assert [layer.rate for layer in trainer.network.dropout_layers] == pytest.approx(
+        [0.5 * rise, 0.2 * rise])
+    recorded = {r.step: r.value for r in records if r.key == "dropout_rate"}
+    assert recorded[1] == 0.0
+    assert recorded[21] == pytest.approx(0.5 * (1 - np.exp(-0.05 * 20)))
+
+
 def test_evaluation_runs_in_inference_mode(digits):
     trainer, records = run(digits, config(iterations=10, eval_every=10))
     loss, accuracy = trainer.evaluate(trainer.x_test, trainer.y_test)
@@ -93,6 +104,7 @@ def test_evaluation_runs_in_inference_mode(digits):
     {"optimizer": {"type": "adam", "learning_rate": 0.01}},
     {"optimizer": {"type": "rmsprop", "learning_rate": 0.01}, "lr_schedule": {"type": "cosine"}},
     {"dropout_schedule": {"type": "linear", "from": 0.6, "to": 0.1}},
+    {"dropout_schedule": {"type": "curriculum", "gamma": 0.05}},
 ])
 def test_resume_from_checkpoint_is_bit_identical(digits, overrides):
     cfg = config(**overrides)

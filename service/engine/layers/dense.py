@@ -9,6 +9,7 @@ import numpy as np
 from .. import validation
 from ..errors import SpecError
 from .base import Shape
+from .dropout import bernoulli_keep_mask
 from .weighted import WeightedLayer
 
 _TRANSPOSED_DX_FROM = 1 << 16
@@ -20,6 +21,11 @@ class Dense(WeightedLayer):
 
     x: (batch, in_features) -> y: (batch, units); W: (in_features, units), b: (units,).
     `max_norm` caps each unit's incoming weight vector W[:, j].
+
+    `dropconnect` p (Wan et al. 2013): in training, y = activation(x @ (W * M) / (1 - p) + b)
+    with M ~ Bernoulli(1 - p) of W's shape, drawn once per batch (one GEMM, not a weight
+    matrix per sample) from the network's generator; the bias is not dropped. At inference
+    y = activation(x @ W + b).
     """
 
     type_name = "dense"
@@ -35,11 +41,17 @@ class Dense(WeightedLayer):
         bias_initializer: str = "zeros",
         max_norm: float | None = None,
         use_bias: bool = True,
+        dropconnect: float = 0.0,
     ) -> None:
         super().__init__(activation=activation, alpha=alpha,
                          kernel_initializer=kernel_initializer,
                          bias_initializer=bias_initializer, max_norm=max_norm, use_bias=use_bias)
         self.units = validation.integer(units, "units", minimum=1)
+        self.dropconnect = validation.number(dropconnect, "dropconnect", minimum=0.0,
+                                             exclusive_maximum=1.0)
+        self._rng: np.random.Generator | None = None
+        self._weight_mask: np.ndarray | None = None
+        self._masked_weight: np.ndarray | None = None
         self._x: np.ndarray | None = None
         self._y: np.ndarray | None = None
         self._weight_t: np.ndarray | None = None
@@ -53,6 +65,7 @@ class Dense(WeightedLayer):
                 received=list(input_shape),
             )
         fan_in = input_shape[0]
+        self._rng = rng
         self._add_weight_and_bias((fan_in, self.units), self.units, fan_in=fan_in,
                                   fan_out=self.units, rng=rng)
         return (self.units,)
@@ -60,7 +73,10 @@ class Dense(WeightedLayer):
     def forward(self, x: np.ndarray, *, training: bool, activate: bool = True) -> np.ndarray:
         """x: (batch, in_features) -> (batch, units). `activate=False` returns x @ W + b."""
         z = self._buffer("z", (x.shape[0], self.units))
-        if self._weight_t is not None and x.shape[0] == 1:
+        self._weight_mask = None
+        if training and self.dropconnect:
+            np.matmul(x, self._drop_weights(), out=z)
+        elif self._weight_t is not None and x.shape[0] == 1:
             np.matmul(x, self._weight_t.T, out=z)
         else:
             np.matmul(x, self.params["weight"], out=z)
@@ -84,13 +100,15 @@ class Dense(WeightedLayer):
             if activated else dout
         )
         np.matmul(self._x.T, dz, out=self.grads["weight"])
+        if self._weight_mask is not None:
+            self.grads["weight"] *= self._weight_mask
         if self.use_bias:
             np.add.reduce(dz, axis=0, out=self.grads["bias"])
         if not need_input_grad:
             return None
         batch, features = self._x.shape
         dx = self._buffer("dx", (batch, features))
-        weight = self.params["weight"]
+        weight = self._masked_weight if self._weight_mask is not None else self.params["weight"]
         if weight.size < _TRANSPOSED_DX_FROM:
             return np.matmul(dz, weight.T, out=dx)
         # Large layers: dx = dz @ W.T computed as (W @ dz.T).T, a layout BLAS runs 15-45 %
@@ -98,6 +116,19 @@ class Dense(WeightedLayer):
         dx_t = np.matmul(weight, dz.T, out=self._buffer("dx_t", (features, batch)))
         np.copyto(dx, dx_t.T)
         return dx
+
+    def _drop_weights(self) -> np.ndarray:
+        """W * M / (1 - p), (in_features, units), with a new mask M (kept for backward)."""
+        if self._rng is None:
+            raise RuntimeError("dense layer used before build()")
+        keep = 1.0 - self.dropconnect
+        weight = self.params["weight"]
+        mask = bernoulli_keep_mask(self._rng, weight.shape, keep)
+        self._weight_mask = np.multiply(mask, self.dtype.type(1.0 / keep),
+                                        out=self._buffer("weight_mask", weight.shape))
+        self._masked_weight = np.multiply(weight, self._weight_mask,
+                                          out=self._buffer("masked_weight", weight.shape))
+        return self._masked_weight
 
     def freeze(self) -> None:
         """Inference-only: besides dropping the gradients, keep W transposed, (units,
@@ -109,4 +140,7 @@ class Dense(WeightedLayer):
         self._weight_t = np.ascontiguousarray(self.params["weight"].T)
 
     def config(self) -> dict[str, Any]:
-        return {"type": "dense", "units": self.units, **self._weighted_config()}
+        spec = {"type": "dense", "units": self.units, **self._weighted_config()}
+        if self.dropconnect:
+            spec["dropconnect"] = self.dropconnect
+        return spec
