@@ -57,6 +57,20 @@ def delete_job(session: Session, job_id: str) -> None:
     session.execute(delete(Job).where(Job.id == job_id))
 
 
+def database_clock(session: Session) -> ColumnElement[dt.datetime] | dt.datetime:
+    """The time leases are measured by: the database server's clock on PostgreSQL, so that workers whose
+    clocks disagree still agree on which lease expired; on SQLite, a file that only processes
+    of one machine share, that machine's clock."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.now()
+    return utcnow()
+
+
+def lease_deadline(session: Session, seconds: float) -> ColumnElement[dt.datetime] | dt.datetime:
+    """When a lease taken or renewed now ends, `seconds` from now by `database_clock`."""
+    return database_clock(session) + dt.timedelta(seconds=seconds)
+
+
 def get(session: Session, job_id: str, *, owner: str | None = None) -> Job | None:
     """The job, or None when it does not exist or (with `owner`) belongs to someone else."""
     job = session.get(Job, job_id)
@@ -135,7 +149,7 @@ def claim(session: Session, worker: WorkerIdentity, *, lease_seconds: float,
         update(Job)
         .where(Job.id == chosen, Job.status == QUEUED)
         .values(status=RUNNING, attempts=Job.attempts + 1, lease_token=Job.lease_token + 1,
-                lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
+                lease_expires_at=lease_deadline(session, lease_seconds),
                 worker_host=worker.host, worker_pid=worker.pid,
                 started_at=func.coalesce(Job.started_at, now), updated_at=now)
         .returning(Job.lease_token, Job.attempts, Job.checkpoint_iteration)
@@ -183,7 +197,7 @@ def renew(session: Session, claim_: Claim, *, lease_seconds: float,
         update(Job)
         .where(Job.id == claim_.job_id, Job.lease_token == claim_.lease_token,
                Job.status == RUNNING)
-        .values(lease_expires_at=now + dt.timedelta(seconds=lease_seconds), updated_at=now,
+        .values(lease_expires_at=lease_deadline(session, lease_seconds), updated_at=now,
                 **progress)
         .returning(Job.cancel_requested)
     ).one_or_none()
@@ -226,8 +240,9 @@ def reap_expired(session: Session, *, max_attempts: int,
                  now: dt.datetime | None = None) -> list[tuple[str, JobStatus]]:
     """Running jobs whose lease expired: back to queued, or failed once `max_attempts` attempts
     were lost. Returns (job_id, new status) pairs."""
+    deadline = database_clock(session) if now is None else now
     now = now or utcnow()
-    expired = and_(Job.status == RUNNING, Job.lease_expires_at < now)
+    expired = and_(Job.status == RUNNING, Job.lease_expires_at < deadline)
     failed = session.execute(
         update(Job)
         .where(expired, Job.lost_attempts + 1 >= max_attempts)
@@ -258,7 +273,7 @@ def expire_worker(session: Session, *, host: str, pid: int) -> int:
     result = session.execute(
         update(Job)
         .where(Job.status == RUNNING, Job.worker_host == host, Job.worker_pid == pid)
-        .values(lease_expires_at=utcnow() - dt.timedelta(seconds=1)))
+        .values(lease_expires_at=lease_deadline(session, -1.0)))
     return result.rowcount
 
 
