@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     max_dataset_features: int = Field(100_000, ge=1,
                                       description="Most features per row in an uploaded dataset")
     max_predict_rows: int = Field(10_000, ge=1, description="Most rows in one predict request")
+    max_mc_forwards: int = Field(1_000_000, ge=1, description="Most rows x mc_samples in one "
+                                                              "MC-dropout predict request")
     max_queued_jobs_per_owner: int = Field(1000, ge=1,
                                            description="Queued and running jobs per owner "
                                                        "before submissions get 429")

@@ -59,6 +59,8 @@ class FastPredict:
             if entry is None:
                 return None
             request = PredictRequest.model_validate(scope[PARSED_BODY])
+            if request.mc_samples:
+                return None  # MC dropout runs in the route's worker thread
             inputs = as_batch(request.inputs, entry, state.settings.max_predict_rows)
         except (ServiceError, ValidationError, SQLAlchemyError):
             return None  # the route answers with the proper error (a 503 for an outage)

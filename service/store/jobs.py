@@ -58,9 +58,9 @@ def delete_job(session: Session, job_id: str) -> None:
 
 
 def database_clock(session: Session) -> ColumnElement[dt.datetime] | dt.datetime:
-    """The time leases are measured by: the database server's clock on PostgreSQL, so that workers whose
-    clocks disagree still agree on which lease expired; on SQLite, a file that only processes
-    of one machine share, that machine's clock."""
+    """The time leases are measured by: the database server's clock on PostgreSQL, so that
+    workers whose clocks disagree still agree on which lease expired; on SQLite, a file that
+    only processes of one machine share, that machine's clock."""
     if session.get_bind().dialect.name == "postgresql":
         return func.now()
     return utcnow()

@@ -22,4 +22,6 @@ async def predict(job_id: str, body: PredictRequest, request: Request) -> JSONRe
     # since every dependency FastAPI resolves costs tens of microseconds.
     state: AppState = request.app.state.dropnet
     return JSONResponse(await answer(state.db, state.models, job_id, request.state.owner,
-                                     body.inputs, max_rows=state.settings.max_predict_rows))
+                                     body.inputs, max_rows=state.settings.max_predict_rows,
+                                     mc_samples=body.mc_samples, seed=body.seed,
+                                     max_mc_forwards=state.settings.max_mc_forwards))
