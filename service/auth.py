@@ -73,11 +73,11 @@ class Authenticator:
         for known, owner in self._static.items():
             if hmac.compare_digest(known, digest):
                 return owner
-        owner = self._table_owner(digest, may_query=may_query)
-        if owner is None:
+        table_owner = self._table_owner(digest, may_query=may_query)
+        if table_owner is None:
             raise Unauthorized("unknown or revoked API key",
                                headers={"WWW-Authenticate": "Bearer"})
-        return owner
+        return table_owner
 
     def _table_keys_exist(self, *, may_query: bool) -> bool:
         checked, value = self._table_has_keys

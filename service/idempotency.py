@@ -33,6 +33,11 @@ class StoredResponse:
     body: Any
     location: str | None
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """{"Location": location} when the response names one."""
+        return {"Location": self.location} if self.location else {}
+
 
 @dataclass(frozen=True)
 class IdempotentRequest:

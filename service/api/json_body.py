@@ -70,9 +70,11 @@ class _StrictDecoding:
         so only when the text has an exponent (the body of a job spec always has: "name").
         Without one a float overflows only with 309 digits before its point; such a number
         reaches the routes as infinity, which they refuse as not finite."""
-        hooks = {"parse_float": self.real, "parse_int": self.integer} if numbers else {}
+        # None is json.loads' default: the C parser's own number reading.
         return json.loads(text, object_pairs_hook=self.object_pairs,
-                          parse_constant=self.constant, **hooks)
+                          parse_constant=self.constant,
+                          parse_float=self.real if numbers else None,
+                          parse_int=self.integer if numbers else None)
 
     def object_pairs(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         result = dict(pairs)

@@ -9,7 +9,5 @@ from service.idempotency import StoredResponse
 
 def replayed(stored: StoredResponse) -> JSONResponse:
     """The first response again, marked `Idempotent-Replayed: true`."""
-    headers = {"Idempotent-Replayed": "true"}
-    if stored.location:
-        headers["Location"] = stored.location
+    headers = {"Idempotent-Replayed": "true", **stored.headers}
     return JSONResponse(stored.body, status_code=stored.status_code, headers=headers)

@@ -42,10 +42,15 @@ class MetricRecord(NamedTuple):
 class TrainingData(Protocol):
     """Arrays to train on: x_*: (N, *input_shape) float, y_*: (N,) integer class labels."""
 
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
+    # Read-only properties, so a frozen dataclass such as engine.datasets.Dataset matches.
+    @property
+    def x_train(self) -> np.ndarray: ...
+    @property
+    def y_train(self) -> np.ndarray: ...
+    @property
+    def x_test(self) -> np.ndarray: ...
+    @property
+    def y_test(self) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)

@@ -265,7 +265,8 @@ def _input_shape(keras_json: dict[str, Any], layers: list[Any]) -> list[int]:
     build_config."""
     candidates: list[tuple[Path, Any, bool]] = []
     first = layers[0] if isinstance(layers[0], dict) else {}
-    config = first.get("config") if isinstance(first.get("config"), dict) else {}
+    raw_config = first.get("config")
+    config = raw_config if isinstance(raw_config, dict) else {}
     base: Path = ("config", "layers", 0, "config")
     for name in ("batch_shape", "batch_input_shape"):
         if name in config:

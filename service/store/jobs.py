@@ -9,9 +9,20 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from .base import utcnow
@@ -208,13 +219,13 @@ def finish(session: Session, claim_: Claim, *, status: JobStatus, error: str | N
            **values: Any) -> bool:
     """Set a terminal status if the lease is still this attempt's; False when fenced off."""
     now = utcnow()
-    result = session.execute(
+    result = cast(CursorResult[Any], session.execute(
         update(Job)
         .where(Job.id == claim_.job_id, Job.lease_token == claim_.lease_token,
                Job.status == RUNNING)
         .values(status=status, error=error, finished_at=now, updated_at=now,
                 lease_expires_at=None, **values)
-    )
+    ))
     if result.rowcount != 1:
         return False
     _end_attempt(session, claim_, AttemptOutcome(status), now)
@@ -224,12 +235,12 @@ def finish(session: Session, claim_: Claim, *, status: JobStatus, error: str | N
 def release(session: Session, claim_: Claim) -> bool:
     """Give the job back to the queue (graceful shutdown); False when fenced off."""
     now = utcnow()
-    result = session.execute(
+    result = cast(CursorResult[Any], session.execute(
         update(Job)
         .where(Job.id == claim_.job_id, Job.lease_token == claim_.lease_token,
                Job.status == RUNNING)
         .values(status=QUEUED, lease_expires_at=None, updated_at=now)
-    )
+    ))
     if result.rowcount != 1:
         return False
     _end_attempt(session, claim_, AttemptOutcome.RELEASED, now)
@@ -270,10 +281,10 @@ def reap_expired(session: Session, *, max_attempts: int,
 
 def expire_worker(session: Session, *, host: str, pid: int) -> int:
     """Expire the leases a dead worker process held, so the next reap requeues its jobs."""
-    result = session.execute(
+    result = cast(CursorResult[Any], session.execute(
         update(Job)
         .where(Job.status == RUNNING, Job.worker_host == host, Job.worker_pid == pid)
-        .values(lease_expires_at=lease_deadline(session, -1.0)))
+        .values(lease_expires_at=lease_deadline(session, -1.0))))
     return result.rowcount
 
 

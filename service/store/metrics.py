@@ -162,7 +162,9 @@ def delete_after(session: Session, job_id: str, step: int) -> None:
         .where(MetricPoint.series_id.in_(ids), MetricPoint.step >= first_dirty * BLOCK)
     ).all()
     if kept:
-        _merge_blocks(session, _block_summaries([tuple(row) for row in kept]))
+        rows = [(series, point_step, value, recorded)
+                for series, point_step, value, recorded in kept]
+        _merge_blocks(session, _block_summaries(rows))
 
 
 def summaries(session: Session, job_id: str) -> list[SeriesSummary]:

@@ -59,6 +59,7 @@ def status_counts(session: Session, sweep_ids: list[str]) -> dict[str, dict[str,
                            .where(Job.sweep_id.in_(sweep_ids))
                            .group_by(Job.sweep_id, Job.status))
     for sweep_id, status, n in rows:
+        assert sweep_id is not None  # the WHERE keeps the sweeps' runs only
         counts[sweep_id][status] = int(n)
     return counts
 

@@ -4,8 +4,9 @@ Functions take the caller's session and never commit."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
 from .base import utcnow
@@ -35,7 +36,9 @@ def forget(session: Session, worker: WorkerIdentity) -> None:
 def forget_silent(session: Session, seconds: float) -> int:
     """Delete the rows of workers not seen for `seconds` (processes that were killed)."""
     cutoff = utcnow() - dt.timedelta(seconds=seconds)
-    return session.execute(delete(WorkerRecord).where(WorkerRecord.last_seen_at < cutoff)).rowcount
+    result = cast(CursorResult[Any],
+                  session.execute(delete(WorkerRecord).where(WorkerRecord.last_seen_at < cutoff)))
+    return result.rowcount
 
 
 def seen_since(session: Session, seconds: float) -> list[WorkerRecord]:

@@ -27,10 +27,9 @@ Assignment = dict[str, Scalar]
 def assignments(sweep: SweepCreate) -> list[Assignment]:
     """One {path: value} per run: every grid combination, or `samples` seeded draws."""
     if sweep.method == "grid":
-        paths = list(sweep.parameters)
-        lists = [sweep.parameters[path] for path in paths]
-        return [dict(zip(paths, combo, strict=True))
-                for combo in itertools.product(*lists)]  # type: ignore[arg-type]
+        grid = _grid(sweep)
+        return [dict(zip(grid, combo, strict=True))
+                for combo in itertools.product(*grid.values())]
     rng = random.Random(sweep.seed)
     return [{path: _draw(values, rng) for path, values in sweep.parameters.items()}
             for _ in range(sweep.samples or 0)]
@@ -71,7 +70,15 @@ def run_count(sweep: SweepCreate) -> int:
     """How many runs `assignments` would return, without building them."""
     if sweep.method == "random":
         return sweep.samples or 0
-    return math.prod(len(values) for values in sweep.parameters.values())  # type: ignore[arg-type]
+    return math.prod([len(values) for values in _grid(sweep).values()])
+
+
+def _grid(sweep: SweepCreate) -> dict[str, list[Scalar]]:
+    """A grid sweep's {path: values}; `problems` refuses a distribution in a grid first."""
+    grid = {path: values for path, values in sweep.parameters.items()
+            if isinstance(values, list)}
+    assert len(grid) == len(sweep.parameters), "a grid sweep with a distribution"
+    return grid
 
 
 def _draw(values: Any, rng: random.Random) -> Scalar:

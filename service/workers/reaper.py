@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 FORGET_WORKERS_AFTER_SECONDS = 24 * 3600.0
 
 
-def reap(db: Database, settings: Settings, notify: Callable[[str], None]) -> list[tuple[str, str]]:
+def reap(db: Database, settings: Settings, notify: Callable[[str], None]
+         ) -> list[tuple[str, job_rows.JobStatus]]:
     """One pass: expired leases become queued (and `notify` rings for them) or failed."""
     with db.write() as session:
         changed = job_rows.reap_expired(session, max_attempts=settings.max_attempts)

@@ -65,7 +65,7 @@ def _store_upload(state: AppState, owner: str, form: catalog.UploadForm,
     if isinstance(outcome, StoredResponse):
         return replayed(outcome)
     created = _created(outcome)
-    return JSONResponse(created.body, status_code=201, headers={"Location": created.location})
+    return JSONResponse(created.body, status_code=201, headers=created.headers)
 
 
 def _created(record: DatasetRecord) -> StoredResponse:

@@ -48,7 +48,7 @@ def submit_job(spec: JobSpec, owner: Owner, state: StateDep,
     state.executor.notify(outcome.id)
     # Serialised after the commit: on SQLite the write lock is released at the commit.
     created = _created(outcome)
-    return JSONResponse(created.body, status_code=201, headers={"Location": created.location})
+    return JSONResponse(created.body, status_code=201, headers=created.headers)
 
 
 def _created(job: Job) -> StoredResponse:

@@ -44,7 +44,7 @@ def create_sweep(body: SweepCreate, owner: Owner, state: StateDep,
         state.executor.notify(job.id)
     # Serialised after the commit: on SQLite the write lock is released at the commit.
     created = _created(outcome)
-    return JSONResponse(created.body, status_code=201, headers={"Location": created.location})
+    return JSONResponse(created.body, status_code=201, headers=created.headers)
 
 
 def _created(created: tuple[Sweep, list[Job]]) -> StoredResponse:

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from service.store.models import Sweep
 from service.sweeps import summary
+from service.sweeps.summary import RunResult
 
 
 class AggregatePublic(BaseModel):
@@ -68,7 +69,7 @@ class SweepPublic(BaseModel):
 
     @classmethod
     def from_row(cls, sweep: Sweep, status: str, counts: dict[str, int],
-                 runs: list[summary.RunResult] | None = None) -> SweepPublic:
+                 runs: list[RunResult] | None = None) -> SweepPublic:
         """The sweep; with `runs`, also each run, the best by the objective and the summary."""
         public = cls(id=sweep.id, name=sweep.name, status=status, spec=sweep.spec,
                      max_concurrent=sweep.max_concurrent, created_at=sweep.created_at,

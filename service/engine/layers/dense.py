@@ -108,7 +108,10 @@ class Dense(WeightedLayer):
             return None
         batch, features = self._x.shape
         dx = self._buffer("dx", (batch, features))
-        weight = self._masked_weight if self._weight_mask is not None else self.params["weight"]
+        weight = self.params["weight"]
+        if self._weight_mask is not None:
+            assert self._masked_weight is not None  # _drop_weights sets both
+            weight = self._masked_weight
         if weight.size < _TRANSPOSED_DX_FROM:
             return np.matmul(dz, weight.T, out=dx)
         # Large layers: dx = dz @ W.T computed as (W @ dz.T).T, a layout BLAS runs 15-45 %
