@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine, text
 
 
 def migrations_dir() -> Path:
@@ -44,3 +44,11 @@ def head_revision() -> str | None:
 
 def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
+
+
+def answering_revision(engine: Engine) -> str | None:
+    """The database's migration revision, after checking that it answers a query (raises
+    whatever the driver raises when it does not)."""
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+        return current_revision(connection)

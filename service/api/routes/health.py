@@ -7,9 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
-from service.store.schema import current_revision, head_revision
+from service.store.schema import answering_revision, head_revision
 
 from ..deps import AppState, StateDep
 from ..schemas.health import Readiness
@@ -37,9 +36,7 @@ async def readyz(state: StateDep) -> JSONResponse:
 def _checks(state: AppState) -> dict[str, dict[str, Any]]:
     checks: dict[str, dict[str, Any]] = {}
     try:
-        with state.db.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-            current = current_revision(connection)
+        current = answering_revision(state.db.engine)
         head = head_revision()
         checks["database"] = {"ok": True}
         checks["migrations"] = {"ok": current == head, "current": current, "head": head}
