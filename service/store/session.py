@@ -16,10 +16,10 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -45,7 +45,7 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A session for reading; rolled back at the end."""
-        with self._read() as session:
+        with _closing(self._read()) as session:
             yield session
 
     @contextmanager
@@ -54,12 +54,28 @@ class Database:
         with self._write() as session, session.begin():
             yield session
 
-    def write_session(self) -> Session:
-        """A session that may write, for callers that manage the transaction themselves."""
-        return self._write()
+    def write_session(self) -> AbstractContextManager[Session]:
+        """A session that may write, for callers that manage the transaction themselves
+        (`with db.write_session() as session: ... session.commit()`)."""
+        return _closing(self._write())
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def _closing(session: Session) -> Iterator[Session]:
+    """Yield `session`, then close it. A connection the database already dropped (a restart)
+    cannot roll back what is left open: that is no error here, since the server discarded the
+    transaction itself. Raising it would fail a request whose answer was already sent."""
+    try:
+        yield session
+    finally:
+        try:
+            session.close()
+        except exc.DBAPIError as error:
+            if not (error.connection_invalidated or isinstance(error, exc.OperationalError)):
+                raise
 
 
 def _sqlite_engine(url: str, busy_timeout_seconds: float, echo: bool,
