@@ -68,6 +68,16 @@ class Settings(BaseSettings):
     max_dataset_rows: int = Field(1_000_000, ge=1, description="Most rows in an uploaded dataset")
     max_dataset_features: int = Field(100_000, ge=1,
                                       description="Most features per row in an uploaded dataset")
+    max_image_files: int = Field(100_000, ge=1,
+                                 description="Most files in an uploaded zip of image folders")
+    max_image_archive_bytes: int = Field(
+        256 * MiB, ge=1024,
+        description="Most bytes the files of an image-folder zip hold uncompressed")
+    max_image_pixels: int = Field(16_777_216, ge=1,
+                                  description="Most pixels (width x height) of one uploaded image")
+    max_image_decoded_bytes: int = Field(
+        512 * MiB, ge=1024,
+        description="Most bytes an image-folder upload decodes to (float32 samples)")
     max_predict_rows: int = Field(10_000, ge=1, description="Most rows in one predict request")
     max_mc_forwards: int = Field(1_000_000, ge=1, description="Most rows x mc_samples in one "
                                                               "MC-dropout predict request")

@@ -19,6 +19,7 @@ from service.errors import Conflict, NotFound
 from service.store import datasets as dataset_rows
 from service.store.models import DatasetRecord
 
+from .images import ImageOptions
 from .rules import MAX_NAME_CHARS, UploadLimits
 from .storage import pack_arrays
 from .uploads import ParsedUpload, parse_upload
@@ -34,6 +35,9 @@ class UploadForm:
     label_column: str | None = None
     test_fraction: float = 0.25
     split_seed: int = 0
+    color_mode: str | None = None
+    image_height: int | None = None
+    image_width: int | None = None
     sha256: str = field(init=False)
     """The file's SHA-256, hex."""
 
@@ -44,7 +48,15 @@ class UploadForm:
         """What makes two uploads the same request (for Idempotency-Key): the file's content
         and every form field."""
         return self.sha256.encode() + repr((self.filename, self.name, self.label_column,
-                                            self.test_fraction, self.split_seed)).encode()
+                                            self.test_fraction, self.split_seed,
+                                            self.color_mode, self.image_height,
+                                            self.image_width)).encode()
+
+    def image_options(self) -> ImageOptions | None:
+        """The image decoding options the form gives, None when it gives none."""
+        if self.color_mode is None and self.image_height is None and self.image_width is None:
+            return None
+        return ImageOptions.from_form(self.color_mode, self.image_height, self.image_width)
 
 
 @dataclass(frozen=True)
@@ -70,10 +82,14 @@ def prepare(form: UploadForm, settings: Settings) -> PreparedUpload:
     problem) and pack it for storage. Needs no database: run it before a write session opens,
     since on SQLite that session holds the write lock until it commits."""
     limits = UploadLimits(max_rows=settings.max_dataset_rows,
-                          max_features=settings.max_dataset_features)
+                          max_features=settings.max_dataset_features,
+                          max_image_files=settings.max_image_files,
+                          max_image_archive_bytes=settings.max_image_archive_bytes,
+                          max_image_pixels=settings.max_image_pixels,
+                          max_image_decoded_bytes=settings.max_image_decoded_bytes)
     parsed = parse_upload(form.filename, form.data, label_column=form.label_column,
                           test_fraction=form.test_fraction, split_seed=form.split_seed,
-                          name=form.name, limits=limits)
+                          name=form.name, image_options=form.image_options(), limits=limits)
     return PreparedUpload(form=form, parsed=parsed, stored=pack_arrays(parsed.dataset))
 
 
@@ -85,7 +101,9 @@ def add(session: Session, owner: str, upload: PreparedUpload) -> DatasetRecord:
         name=upload.form.name or upload.form.filename[:MAX_NAME_CHARS],
         source_format=upload.parsed.source_format, n_train=len(dataset.x_train),
         n_test=len(dataset.x_test), input_shape=list(dataset.input_shape),
-        n_classes=dataset.n_classes, sha256=upload.form.sha256, data=upload.stored)
+        n_classes=dataset.n_classes,
+        class_names=None if dataset.class_names is None else list(dataset.class_names),
+        sha256=upload.form.sha256, data=upload.stored)
 
 
 def get_owned(session: Session, dataset_id: str, owner: str) -> DatasetRecord:

@@ -23,17 +23,10 @@ from service.engine.npz import MAX_HEADER_BYTES, read_npy, read_npy_header
 from service.errors import ErrorDetail, InvalidInput
 
 from .rules import MAX_LISTED, UploadLimits, invalid, preview
+from .zips import check_member, open_zip
 
-ZIP_MAGIC = b"PK\x03\x04"
-EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 NPZ_MEMBERS = ("x_train.npy", "y_train.npy", "x_test.npy", "y_test.npy")
 
-# Members this small may compress as well as they like: they cannot expand to anything harmful,
-# and a column of equal labels (all zeros) legitimately deflates a thousandfold.
-_RATIO_EXEMPT_BYTES = 1 << 20
-# Every central-directory entry zipfile parses starts with this signature, so its count in the
-# upload bounds the ZipInfo objects (and memory) that opening the archive can cost.
-_CENTRAL_DIRECTORY_SIGNATURE = b"PK\x01\x02"
 _MAX_ZIP_ENTRIES = 1_000
 _NPY_PREFIX_BYTES = 6 + 2 + 4 + MAX_HEADER_BYTES  # magic, version, header length, header
 _NUMERIC_KINDS = "biuf"  # bool, signed and unsigned integers, floats
@@ -42,11 +35,6 @@ _MEMBER_READ_ERRORS = (
     zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError,
     ValueError, TypeError, struct.error,
 )
-
-
-def is_zip(data: bytes) -> bool:
-    """Whether `data` starts as a zip archive (an .npz) does."""
-    return data.startswith((ZIP_MAGIC, EMPTY_ZIP_MAGIC))
 
 
 @dataclass(frozen=True)
@@ -74,17 +62,9 @@ def parse_npz(data: bytes, limits: UploadLimits) -> dict[str, np.ndarray]:
 
 
 def _open_archive(data: bytes) -> zipfile.ZipFile:
-    entries = data.count(_CENTRAL_DIRECTORY_SIGNATURE)
-    if entries > _MAX_ZIP_ENTRIES:
-        raise invalid("file", "the archive has too many entries", type="limit",
-                      expected=f"the {len(NPZ_MEMBERS)} members " + ", ".join(NPZ_MEMBERS),
-                      received=f"up to {entries} entries")
-    try:
-        return zipfile.ZipFile(io.BytesIO(data))
-    except Exception as error:  # zipfile fails in many ways on damaged directories
-        raise invalid("file", "not a readable zip archive", expected="an .npz written by "
-                      "numpy.savez or numpy.savez_compressed",
-                      received=preview(f"{type(error).__name__}: {error}")) from None
+    return open_zip(data, max_entries=_MAX_ZIP_ENTRIES,
+                    expected=f"an .npz written by numpy.savez or numpy.savez_compressed: the "
+                    f"{len(NPZ_MEMBERS)} members " + ", ".join(NPZ_MEMBERS))
 
 
 def _members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
@@ -116,23 +96,8 @@ def _members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
 def _check_sizes(members: dict[str, zipfile.ZipInfo], limits: UploadLimits) -> None:
     """Refuse from the declared sizes alone what would decompress to too much."""
     for key, info in members.items():
-        path = f"file.{key}"
-        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise invalid(path, "unsupported compression method", expected="stored or "
-                          "deflated (as numpy.savez writes)", received=info.compress_type)
-        if info.flag_bits & 0x1:
-            raise invalid(path, "the member is encrypted", expected="an unencrypted member",
-                          received="encrypted")
-        if info.file_size > limits.max_uncompressed_bytes:
-            raise invalid(path, "the member is too large uncompressed", type="limit",
-                          expected=f"at most {limits.max_uncompressed_bytes} bytes",
-                          received=f"{info.file_size} bytes")
-        ratio = info.file_size / info.compress_size if info.compress_size else math.inf
-        if info.file_size > _RATIO_EXEMPT_BYTES and ratio > limits.max_compression_ratio:
-            raise invalid(path, "the member is compressed suspiciously well", type="limit",
-                          expected=f"a compression ratio of at most "
-                          f"{limits.max_compression_ratio:g}",
-                          received=f"{info.file_size} bytes from {info.compress_size}")
+        check_member(info, f"file.{key}", max_bytes=limits.max_uncompressed_bytes,
+                     max_compression_ratio=limits.max_compression_ratio)
     total = sum(info.file_size for info in members.values())
     if total > limits.max_uncompressed_bytes:
         raise invalid("file", "the archive is too large uncompressed", type="limit",

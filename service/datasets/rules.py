@@ -35,6 +35,10 @@ class UploadLimits:
     max_uncompressed_bytes: int = 512 * 1024 * 1024
     max_compression_ratio: float = 200.0
     max_classes: int = 10_000
+    max_image_files: int = 100_000  # files in a zip of image folders
+    max_image_archive_bytes: int = 256 * 1024 * 1024  # their declared uncompressed sizes, summed
+    max_image_pixels: int = 16_777_216  # width x height of one image
+    max_image_decoded_bytes: int = 512 * 1024 * 1024  # x_train and x_test as float32
 
 
 DEFAULT_LIMITS = UploadLimits()  # frozen, so one shared default is safe
@@ -74,10 +78,11 @@ def split(x: np.ndarray, y: np.ndarray, test_fraction: float,
 
 
 
-def dataset_from(arrays: dict[str, np.ndarray], *, name: str | None,
-                 filename: str) -> Dataset:
+def dataset_from(arrays: dict[str, np.ndarray], *, name: str | None, filename: str,
+                 class_names: tuple[str, ...] | None = None) -> Dataset:
     """The Dataset of checked arrays (x_train, y_train, x_test, y_test), named `name`, else
-    `filename`; its classes are 0 .. the largest label."""
-    n_classes = int(max(arrays["y_train"].max(), arrays["y_test"].max())) + 1
-    return Dataset(**arrays, n_classes=n_classes,
+    `filename`; its classes are those `class_names` names, else 0 .. the largest label."""
+    n_classes = (len(class_names) if class_names is not None
+                 else int(max(arrays["y_train"].max(), arrays["y_test"].max())) + 1)
+    return Dataset(**arrays, n_classes=n_classes, class_names=class_names,
                    name=(name or filename or "upload")[:MAX_NAME_CHARS])

@@ -24,8 +24,10 @@ def pack_arrays(dataset: Dataset) -> bytes:
     return buffer.getvalue()
 
 
-def unpack_arrays(data: bytes, *, name: str, n_classes: int) -> Dataset:
-    """The Dataset stored by pack_arrays (written by dropnet itself, loaded without pickle)."""
+def unpack_arrays(data: bytes, *, name: str, n_classes: int,
+                  class_names: tuple[str, ...] | None = None) -> Dataset:
+    """The Dataset stored by pack_arrays (written by dropnet itself, loaded without pickle);
+    the class names live in the dataset's row, beside the arrays."""
     archive = load_npz(data)
     arrays = {key: archive[key] for key in ARRAY_NAMES}
-    return Dataset(**arrays, n_classes=n_classes, name=name)
+    return Dataset(**arrays, n_classes=n_classes, name=name, class_names=class_names)

@@ -44,6 +44,7 @@ class Dataset:
 
     x_train: (n_train, *input_shape) floats    y_train: (n_train,) int64 in [0, n_classes)
     x_test:  (n_test, *input_shape) floats     y_test:  (n_test,) int64 in [0, n_classes)
+    class_names: the name of each class, by index, when the data names them (image folders)
     """
 
     x_train: np.ndarray
@@ -52,6 +53,7 @@ class Dataset:
     y_test: np.ndarray
     n_classes: int
     name: str
+    class_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         for split in ("train", "test"):
@@ -69,6 +71,13 @@ class Dataset:
                 field="x_test",
                 expected=f"samples of shape {self.x_train.shape[1:]}",
                 received=self.x_test.shape[1:],
+            )
+        if self.class_names is not None and len(self.class_names) != self.n_classes:
+            raise SpecError(
+                "class names do not match the classes",
+                field="class_names",
+                expected=f"one name per class ({self.n_classes})",
+                received=len(self.class_names),
             )
 
     @property

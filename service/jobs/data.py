@@ -40,8 +40,8 @@ def facts(session: Session, data: DataSpec, *, owner: str | None) -> DataFacts:
             raise InvalidSpec("unknown dataset", [ErrorDetail(
                 "data.dataset_id", "no dataset with this id", type="not_found",
                 received=data.dataset_id)])
-        return DataFacts([list(record.input_shape)], record.n_train, record.n_test,
-                         record.n_classes, dataset_id=record.id)
+        return DataFacts(_stored_layouts(list(record.input_shape)), record.n_train,
+                         record.n_test, record.n_classes, dataset_id=record.id)
     params = builtin_params(data)
     info = BUILTIN_DATASETS[data.dataset]
     n_samples = params.get("n_samples", info["n_samples"])
@@ -56,6 +56,22 @@ def facts(session: Session, data: DataSpec, *, owner: str | None) -> DataFacts:
     return DataFacts(shapes, n_samples - n_test, n_test, n_classes)
 
 
+def _stored_layouts(shape: list[int]) -> list[list[int]]:
+    """The sample shapes a model may declare for stored samples of `shape`: that shape and,
+    for images (C, H, W), their channels_last (H, W, C) as a Keras model declares them."""
+    if len(shape) != 3:
+        return [shape]
+    channels_last = [shape[1], shape[2], shape[0]]
+    return [shape] if channels_last == shape else [shape, channels_last]
+
+
+def _channels_last(dataset: Dataset) -> Dataset:
+    """The dataset's (N, C, H, W) images as (N, H, W, C)."""
+    return dataclasses.replace(
+        dataset, x_train=np.ascontiguousarray(dataset.x_train.transpose(0, 2, 3, 1)),
+        x_test=np.ascontiguousarray(dataset.x_test.transpose(0, 2, 3, 1)))
+
+
 def builtin_params(data: DataSpec) -> dict[str, int | float]:
     """The generator parameters of a built-in data spec (everything but name and split)."""
     return data.model_dump(exclude={"dataset", "test_fraction", "split_seed"})
@@ -67,8 +83,13 @@ def load(session: Session, data: DataSpec, *, input_shape: list[int], dtype: str
         record = dataset_rows.get(session, data.dataset_id)
         if record is None:
             raise LookupError(f"dataset {data.dataset_id} no longer exists")
-        return unpack_arrays(record.data, name=record.name,
-                             n_classes=record.n_classes).to_dtype(dtype)
+        class_names = None if record.class_names is None else tuple(record.class_names)
+        dataset = unpack_arrays(record.data, name=record.name, n_classes=record.n_classes,
+                                class_names=class_names).to_dtype(dtype)
+        stored = list(record.input_shape)
+        if list(input_shape) != stored and list(input_shape) in _stored_layouts(stored):
+            return _channels_last(dataset)
+        return dataset
     channels_last = list(input_shape) == DIGITS_CHANNELS_LAST_SHAPE
     try:
         dataset = load_builtin(data.dataset, test_fraction=data.test_fraction,
@@ -78,9 +99,5 @@ def load(session: Session, data: DataSpec, *, input_shape: list[int], dtype: str
                                dtype=dtype, **builtin_params(data))
     except SpecError as error:
         raise InvalidSpec(error.message, [spec_detail(error, f"data.{error.field}")]) from None
-    if not channels_last:
-        return dataset
-    return dataclasses.replace(
-        dataset, x_train=np.ascontiguousarray(dataset.x_train.transpose(0, 2, 3, 1)),
-        x_test=np.ascontiguousarray(dataset.x_test.transpose(0, 2, 3, 1)))
+    return _channels_last(dataset) if channels_last else dataset
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -101,7 +102,7 @@ class JobRunner:
 
     def _execute(self, claim: job_rows.Claim, lease: Lease) -> RunResult:
         try:
-            trainer, writer, policy = self._prepare(claim, lease)
+            trainer, writer, policy, metadata = self._prepare(claim, lease)
         except LeaseLost:
             return RunResult(claim.job_id, RunOutcome.LEASE_LOST, 0)
         except Exception as error:  # bad data or an engine refusal: the job fails, not the worker
@@ -137,7 +138,7 @@ class JobRunner:
             return self._finish(claim, job_rows.FAILED, trainer.iteration,
                                 f"{type(error).__name__}: {error}")
         if status == "completed":
-            model = save_model(trainer.network, metadata={"job_id": claim.job_id})
+            model = save_model(trainer.network, metadata=metadata)
             return self._finish(claim, job_rows.SUCCEEDED, trainer.iteration, model=model)
         if lease.lost:
             return RunResult(claim.job_id, RunOutcome.LEASE_LOST, trainer.iteration)
@@ -145,8 +146,11 @@ class JobRunner:
             return self._finish(claim, job_rows.CANCELLED, trainer.iteration)
         return self._release(claim, lease, trainer)
 
-    def _prepare(self, claim: job_rows.Claim,
-                 lease: Lease) -> tuple[Trainer, MetricWriter, CheckpointPolicy]:
+    def _prepare(self, claim: job_rows.Claim, lease: Lease
+                 ) -> tuple[Trainer, MetricWriter, CheckpointPolicy, dict[str, Any]]:
+        """The trainer, metric writer and checkpoint policy of the claimed job, and the
+        metadata its trained model file will carry (job_id; class_names when its data names
+        its classes)."""
         with self.db.read() as session:
             job = job_rows.get(session, claim.job_id)
             if job is None:
@@ -172,7 +176,10 @@ class JobRunner:
         every_iterations, every_seconds = spec.training.checkpoint.intervals()
         policy = CheckpointPolicy(every_iterations=every_iterations, every_seconds=every_seconds,
                                   last_iteration=start)
-        return trainer, writer, policy
+        metadata: dict[str, Any] = {"job_id": claim.job_id}
+        if dataset.class_names is not None:
+            metadata["class_names"] = list(dataset.class_names)
+        return trainer, writer, policy, metadata
 
     def _finish(self, claim: job_rows.Claim, status: JobStatus, iteration: int,
                 error: str | None = None, *, model: bytes | None = None) -> RunResult:

@@ -21,6 +21,8 @@ class CachedModel:
     """Networks reuse their buffers across calls: one prediction at a time per model."""
     checked_at: float = field(default_factory=time.monotonic)
     """When the database last confirmed the job and its model exist (time.monotonic())."""
+    class_names: list[str] | None = None
+    """Each class's name by index, from the model file, when the training data named them."""
 
 
 PREDICT_ROWS = 64

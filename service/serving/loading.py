@@ -60,9 +60,9 @@ def load(db: Database, cache: ModelCache, job_id: str, owner: str,
         if model is None:
             raise Conflict(f"job {job_id} is {job.status} and has no trained model yet")
         data = model.data
-    network, _ = load_model(data)
+    network, metadata = load_model(data)
     network.freeze()
     entry = CachedModel(job_id=job_id, owner=owner, network=network,
-                        nbytes=model_bytes(network))
+                        nbytes=model_bytes(network), class_names=metadata.get("class_names"))
     cache.put(entry)
     return entry

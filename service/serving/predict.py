@@ -1,6 +1,8 @@
 """Class probabilities from a job's trained model: small batches inline, large ones in chunks.
 
-An answer is {"predictions": [rows] class indices, "probabilities": [rows][classes] floats}.
+An answer is {"predictions": [rows] class indices, "probabilities": [rows][classes] floats},
+plus "class_names": [classes] (each class's name by index) when the model's training data
+named its classes (image folders).
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def predict_inline(entry: CachedModel, inputs: np.ndarray) -> dict[str, list] | 
     if len(inputs) > INLINE_ROWS or not entry.lock.acquire(blocking=False):
         return None
     try:
-        return _answer(entry.network.predict_proba(inputs))
+        return _answer(entry, entry.network.predict_proba(inputs))
     finally:
         entry.lock.release()
 
@@ -68,7 +70,7 @@ def predict(entry: CachedModel, inputs: np.ndarray) -> dict[str, list]:
     """The answer for `inputs` (rows, *input_shape), waiting for the model if it is busy."""
     # In chunks: buffers sized for a whole large batch would stay with the cached model.
     with entry.lock:
-        return _answer(entry.network.predict_proba(inputs, batch_size=PREDICT_ROWS))
+        return _answer(entry, entry.network.predict_proba(inputs, batch_size=PREDICT_ROWS))
 
 
 def predict_mc(entry: CachedModel, inputs: np.ndarray, samples: int,
@@ -82,14 +84,19 @@ def predict_mc(entry: CachedModel, inputs: np.ndarray, samples: int,
         except ValueError as error:  # a network without softmax outputs
             raise InvalidInput("this model cannot give MC-dropout uncertainty", [ErrorDetail(
                 "mc_samples", str(error), expected="0 for this model")]) from error
-    return {"predictions": result.predicted.tolist(),
-            "probabilities": result.mean.tolist(), "mc_samples": samples,
-            "entropy": result.entropy.tolist(),
-            "mutual_information": result.mutual_information.tolist(),
-            "std": result.std.tolist()}
+    return _with_class_names(entry, {
+        "predictions": result.predicted.tolist(), "probabilities": result.mean.tolist(),
+        "mc_samples": samples, "entropy": result.entropy.tolist(),
+        "mutual_information": result.mutual_information.tolist(), "std": result.std.tolist()})
 
 
-def _answer(probabilities: np.ndarray) -> dict[str, list]:
+def _answer(entry: CachedModel, probabilities: np.ndarray) -> dict[str, list]:
     probabilities = probabilities.astype(np.float64)
-    return {"predictions": probabilities.argmax(axis=1).tolist(),
-            "probabilities": probabilities.tolist()}
+    return _with_class_names(entry, {"predictions": probabilities.argmax(axis=1).tolist(),
+                                     "probabilities": probabilities.tolist()})
+
+
+def _with_class_names(entry: CachedModel, answer: dict[str, Any]) -> dict[str, Any]:
+    if entry.class_names is not None:
+        answer["class_names"] = entry.class_names
+    return answer

@@ -13,13 +13,14 @@ from .models import DatasetRecord, Job
 
 
 def add(session: Session, *, dataset_id: str, owner: str, name: str, source_format: str,
-        n_train: int, n_test: int, input_shape: list[int], n_classes: int, sha256: str,
-        data: bytes) -> DatasetRecord:
+        n_train: int, n_test: int, input_shape: list[int], n_classes: int,
+        sha256: str, data: bytes, class_names: list[str] | None = None) -> DatasetRecord:
     """A new dataset row holding `data` (the stored .npz), flushed so that it has its
-    created_at."""
+    created_at. `class_names`: each class's name by index, when the upload names them."""
     record = DatasetRecord(id=dataset_id, owner=owner, name=name, source_format=source_format,
                            n_train=n_train, n_test=n_test, input_shape=input_shape,
-                           n_classes=n_classes, size_bytes=len(data), sha256=sha256, data=data)
+                           n_classes=n_classes, class_names=class_names, size_bytes=len(data),
+                           sha256=sha256, data=data)
     session.add(record)
     session.flush()
     return record

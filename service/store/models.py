@@ -197,6 +197,8 @@ class DatasetRecord(Base):
     n_test: Mapped[int] = mapped_column(Integer)
     input_shape: Mapped[list[int]] = mapped_column(JSON)
     n_classes: Mapped[int] = mapped_column(Integer)
+    class_names: Mapped[list[str] | None] = mapped_column(JSON)
+    """Each class's name by index (image folders); None when the upload names no classes."""
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     data: Mapped[bytes] = mapped_column(LargeBinary)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -25,6 +25,8 @@ from ..schemas.errors import responses
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
 ENDPOINT_UPLOAD = "POST /v1/datasets"
+MAX_IMAGE_SIDE = 65_535
+"""Largest target height or width (the pixel limit, DROPNET_MAX_IMAGE_PIXELS, binds first)."""
 
 
 @router.post("", status_code=201, response_model=DatasetPublic,
@@ -32,19 +34,31 @@ ENDPOINT_UPLOAD = "POST /v1/datasets"
 async def upload_dataset(
     state: StateDep, owner: Owner,
     file: Annotated[UploadFile, File(description="an .npz with x_train, y_train, x_test, "
-                                                 "y_test, or a CSV with a header row")],
+                                                 "y_test, a CSV with a header row, or a zip of "
+                                                 "image folders (train/<class>/<image>.png, "
+                                                 "optionally test/<class>/...)")],
     name: Annotated[str | None, Form(min_length=1, max_length=200),
                     AfterValidator(printable)] = None,
     label_column: Annotated[str | None, Form(min_length=1, max_length=200),
                             AfterValidator(printable)] = None,
     test_fraction: Annotated[float, Form(ge=0.01, le=0.99)] = 0.25,
     split_seed: Annotated[int, Form(ge=0, le=2**31 - 1)] = 0,
+    color_mode: Annotated[Literal["grayscale", "rgb"] | None, Form(
+        description="image folders: decode as 1 channel (grayscale) or 3 (rgb, the default)")
+    ] = None,
+    image_height: Annotated[int | None, Form(ge=1, le=MAX_IMAGE_SIDE, description=(
+        "image folders: resize every image to this height (with image_width); default: "
+        "keep the images' one size"))] = None,
+    image_width: Annotated[int | None, Form(ge=1, le=MAX_IMAGE_SIDE, description=(
+        "image folders: resize every image to this width (with image_height)"))] = None,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """Upload a dataset: 201 with its id, shapes and class count; 422 names any problem."""
     form = catalog.UploadForm(filename=_plain(file.filename or "") or "upload",
                               data=await file.read(), name=name, label_column=label_column,
-                              test_fraction=test_fraction, split_seed=split_seed)
+                              test_fraction=test_fraction, split_seed=split_seed,
+                              color_mode=color_mode, image_height=image_height,
+                              image_width=image_width)
     request = idempotency.keyed(owner, ENDPOINT_UPLOAD, idempotency_key, form.fingerprint)
     return await run_in_threadpool(_store_upload, state, owner, form, request)
 

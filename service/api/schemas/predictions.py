@@ -31,6 +31,9 @@ class PredictResponse(BaseModel):
     predictions: list[int] = Field(description="class per row (of the MC mean with mc_samples)")
     probabilities: list[list[float]] = Field(
         description="class probabilities per row (their MC mean with mc_samples)")
+    class_names: list[str] | None = Field(
+        None, description="each class's name by index (the columns of probabilities), when "
+                          "the model was trained on image folders")
     mc_samples: int | None = Field(None, description="T, when MC dropout was asked for")
     entropy: list[float] | None = Field(
         None, description="predictive entropy of the mean probabilities, nats, per row")
