@@ -15,23 +15,24 @@ SIZE = 28
 
 def shape_image(shape: str, rng: np.random.Generator, size: int = SIZE,
                 mode: str = "L") -> Image.Image:
-    """One `shape` of random size, position, rotation and brightness on a random dark
-    background, with Gaussian pixel noise: classes a linear model alone does not separate."""
+    """One `shape` of random size, position, tilt and brightness on a random dark background,
+    with Gaussian pixel noise."""
     background = int(rng.integers(0, 70))
     canvas = Image.new("L", (size, size), background)
     draw = ImageDraw.Draw(canvas)
     centre = size / 2 + rng.uniform(-4, 4, size=2)
-    radius = rng.uniform(5, 10)
+    radius = rng.uniform(6, 11)
     fill = int(rng.integers(150, 256))
     if shape == "circle":
         draw.ellipse([*(centre - radius), *(centre + radius)], fill=fill)
     else:
         corners = 4 if shape == "square" else 3
-        angle = rng.uniform(0, 2 * math.pi)
+        # Upright (a flat bottom edge), turned by up to 15 degrees either way.
+        angle = math.pi / 2 + math.pi / corners + rng.uniform(-1, 1) * math.radians(15)
         draw.polygon([(centre[0] + radius * math.cos(angle + 2 * math.pi * k / corners),
                        centre[1] + radius * math.sin(angle + 2 * math.pi * k / corners))
                       for k in range(corners)], fill=fill)
-    pixels = np.asarray(canvas, dtype=np.float64) + rng.normal(0, 25, (size, size))
+    pixels = np.asarray(canvas, dtype=np.float64) + rng.normal(0, 20, (size, size))
     noisy = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "L")
     return noisy.convert(mode)
 
