@@ -103,3 +103,17 @@ def test_delete_removes_the_row_and_keeps_the_jobs_that_trained_on_it(db: Databa
         assert session.get(DatasetRecord, dataset_id) is None
         assert session.get(DatasetRecord, kept_id) is not None
         assert session.get(Job, job_id).dataset_id is None  # ON DELETE SET NULL
+
+
+def test_class_names_are_stored_with_the_row_and_default_to_none(db: Database) -> None:
+    with db.write() as session:
+        named = dataset_rows.add(
+            session, dataset_id=uuid.uuid4().hex, owner="", name="shapes",
+            source_format="images", n_train=6, n_test=3, input_shape=[1, 28, 28],
+            n_classes=3, sha256="cd" * 32, data=DATA,
+            class_names=["circle", "square", "triangle"]).id
+    unnamed = add(db)
+    with db.read() as session:
+        assert dataset_rows.get(session, named, with_data=False).class_names == [
+            "circle", "square", "triangle"]
+        assert dataset_rows.get(session, unnamed).class_names is None
