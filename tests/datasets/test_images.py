@@ -218,3 +218,13 @@ def test_a_target_size_needs_both_sides() -> None:
     with pytest.raises(InvalidInput) as caught:
         ImageOptions.from_form("rgb", 28, None)
     assert caught.value.details[0].path == "image_width"
+
+
+def test_a_member_declaring_more_compressed_bytes_than_the_upload_is_422() -> None:
+    png = encode(Image.new("L", (28, 28)))
+    data = bytearray(crafted_zip([(f"train/{name}/1.png", deflate(png), len(png),
+                                   zlib.crc32(png)) for name in ("a", "b")]))
+    second = data.index(b"PK\x01\x02", data.index(b"PK\x01\x02") + 4)
+    data[second + 20 : second + 24] = struct.pack("<L", 10**9)  # its compressed size
+    detail = rejected(bytes(data), "file.train/b/1.png", "invalid")
+    assert detail.message == "the member declares more compressed bytes than the upload holds"
