@@ -33,7 +33,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.load import _all_jobs, percentile, small_job  # noqa: E402
+from bench.load import _all_jobs, percentile, train_model_job, wait_until_ready  # noqa: E402
 from tests.e2e.conftest import children, free_port  # noqa: E402
 from tests.outages.servers import PostgresServer, RedisServer  # noqa: E402
 
@@ -110,19 +110,8 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         http = httpx.Client(base_url=url, timeout=60)
         try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if http.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError((tmp / "serve.log").read_text()[-4000:])
-                time.sleep(0.2)
-            model_job = http.post("/v1/jobs", json=small_job(0, 500)).json()["id"]
-            while http.get(f"/v1/jobs/{model_job}").json()["status"] != "succeeded":
-                time.sleep(0.2)
+            wait_until_ready(http, tmp / "serve.log", seconds=120)
+            model_job = train_model_job(http)
             chaos = Chaos(workers, postgres, seconds, random.Random(args.seed))
             chaos.start()
             out = str(tmp / "results.json")
