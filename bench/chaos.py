@@ -163,13 +163,15 @@ def main() -> None:
 
 
 def _settle(http: httpx.Client, job_ids: list[str],
-            timeout: float = 1800) -> tuple[dict[str, str], list[str]]:
-    """Wait for every job to end; (final status per job, jobs whose batch_loss steps are not
-    exactly 1..iterations)."""
+            stall_seconds: float = 300) -> tuple[dict[str, str], list[str]]:
+    """Wait for every job to end, for as long as jobs keep ending: a job counts as lost when
+    no job at all has ended for `stall_seconds` while it is still waiting (a backlog that
+    drains slowly is not a loss; a queue that stops draining is). Returns (final status per
+    ended job, jobs whose batch_loss steps are not exactly 1..iterations)."""
     ended: dict[str, str] = {}
-    deadline = time.monotonic() + timeout
     pending = list(job_ids)
-    while pending and time.monotonic() < deadline:
+    last_progress = time.monotonic()
+    while pending and time.monotonic() - last_progress < stall_seconds:
         still = []
         for job_id in pending:
             status = http.get(f"/v1/jobs/{job_id}").json()["status"]
@@ -177,6 +179,9 @@ def _settle(http: httpx.Client, job_ids: list[str],
                 ended[job_id] = status
             else:
                 still.append(job_id)
+        if len(still) < len(pending):
+            last_progress = time.monotonic()
+            print(f"{len(still)} jobs still to finish", flush=True)
         pending = still
         if pending:
             time.sleep(2)
