@@ -73,6 +73,39 @@ def test_whole_network_gradient_through_fused_cross_entropy():
         assert_close(grads[key], numerical_gradient(value, param))
 
 
+@pytest.mark.parametrize(("activation", "pool"), [
+    ("tanh", {"pool_size": 2}),
+    ("relu", {"pool_size": 3, "stride": 1}),
+    ("leaky_relu", {"pool_size": 2, "stride": (2, 1)}),
+])
+def test_gradient_through_a_pooling_that_folds_the_activation_derivative(activation, pool):
+    from service.engine.losses import CrossEntropy
+
+    layers = [
+        {"type": "conv2d", "filters": 3, "kernel_size": 3, "activation": activation},
+        {"type": "maxpool2d", **pool},
+        {"type": "conv2d", "filters": 2, "kernel_size": 2, "activation": activation},
+        {"type": "maxpool2d", "pool_size": 2},
+        {"type": "flatten"},
+        {"type": "dense", "units": 3, "activation": "softmax"},
+    ]
+    net = build_network(layers, (2, 9, 8), seed=0, dtype="float64")
+    assert net._folded_pools == {1, 3}
+    x = np.random.default_rng(0).standard_normal((2, 2, 9, 8))
+    y = np.array([0, 2])
+    loss = CrossEntropy()
+
+    def value() -> float:
+        return loss.value_and_grad(net.forward(x, training=True, logits=True), y)[0]
+
+    _, grad = loss.value_and_grad(net.forward(x, training=True, logits=True), y)
+    dx = net.backward(grad, logits=True, need_input_grad=True).copy()
+    grads = {k: v.copy() for k, v in net.grads().items()}
+    assert_close(dx, numerical_gradient(value, x))
+    for key, param in net.parameters().items():
+        assert_close(grads[key], numerical_gradient(value, param))
+
+
 def test_logits_skip_a_separate_softmax_layer():
     net = build_network([{"type": "dense", "units": 3}, {"type": "softmax"}], (2,), seed=0)
     x = np.ones((1, 2), dtype=np.float32)
