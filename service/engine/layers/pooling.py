@@ -137,6 +137,12 @@ class MaxPool2D(Pool2D):
         self._x, self._y = x, y
         return y
 
+    def freeze(self) -> None:
+        """Inference-only: the winners and their layouts go with the training buffers."""
+        super().freeze()
+        self._winners = None
+        self._layouts.clear()
+
     def _layout(self, x: np.ndarray) -> _WinnerLayout:
         key = (x.shape, x.strides)
         layout = self._layouts.get(key)
