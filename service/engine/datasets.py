@@ -113,8 +113,13 @@ class _Param:
         return dataclasses.asdict(self)
 
     def check(self, value: Any) -> int | float | None:
+        """`value` within the bounds, or None for an optional parameter given as None."""
         if value is None and self.default is None:
             return None
+        return self.check_number(value)
+
+    def check_number(self, value: Any) -> int | float:
+        """`value` within the bounds; SpecError naming this parameter otherwise."""
         if isinstance(value, np.integer | np.floating):
             value = value.item()
         if self.type == "integer":
@@ -240,7 +245,7 @@ def load_builtin(
             received=name,
         )
     fraction = _check_fraction(test_fraction)
-    seed = int(_SPLIT_SEED.check(split_seed))
+    seed = int(_SPLIT_SEED.check_number(split_seed))
     if not isinstance(flat, bool | np.bool_):
         raise SpecError("invalid value", field="flat", expected="a boolean", received=flat)
     target = _float_dtype(dtype)
@@ -452,19 +457,19 @@ def _check_params(name: str, params: dict[str, Any]) -> dict[str, int | float | 
                 received=params[key],
             )
     values = {key: spec.check(params.get(key, spec.default)) for key, spec in specs.items()}
-    if "n_classes" in values and values["n_samples"] < 2 * values["n_classes"]:
+    n_samples, n_classes = values.get("n_samples"), values.get("n_classes")
+    if n_samples is not None and n_classes is not None and n_samples < 2 * n_classes:
         raise SpecError(
             "too few samples for the classes",
             field="n_samples",
-            expected=f"an integer in [{2 * values['n_classes']}, {MAX_SAMPLES}] "
-            f"(at least 2 per class)",
-            received=values["n_samples"],
+            expected=f"an integer in [{2 * n_classes}, {MAX_SAMPLES}] (at least 2 per class)",
+            received=n_samples,
         )
     return values
 
 
 def _check_fraction(value: Any) -> float:
-    return float(_TEST_FRACTION.check(value))
+    return float(_TEST_FRACTION.check_number(value))
 
 
 def _float_dtype(dtype: Any) -> np.dtype:
