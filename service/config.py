@@ -92,6 +92,10 @@ class Settings(BaseSettings):
         10.0, ge=0, description="Seconds a cached model serves predictions before the database "
                                 "is asked again whether its job still exists (another API "
                                 "process may have deleted it); 0: on every request")
+    serving_blas_threads: int = Field(
+        1, ge=1, le=256,
+        description="BLAS threads in the API process, which predicts in its thread pool: "
+                    "requests run side by side, so one thread each is fastest")
 
     # Security and operations
     api_keys: str = Field("", description="Comma-separated API keys, as owner:key or key "

@@ -112,3 +112,17 @@ def test_another_owner_probing_a_cached_model_does_not_evict_it(replica, trained
     entry.owner = "someone-else"  # as if another key's owner had loaded it
     assert replica.post(f"/v1/jobs/{trained}/predict", json=row).status_code == 404
     assert replica.app.state.dropnet.models.get(trained) is entry
+
+
+def test_the_api_process_predicts_on_the_configured_blas_threads(settings):
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> set[int]:
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    before = blas_threads()
+    settings = settings.model_copy(update={"serving_blas_threads": 1})
+    with TestClient(create_app(settings, executor=NoExecutor())) as client:
+        assert client.get("/healthz").status_code == 200
+        assert blas_threads() == {1}
+    assert blas_threads() == before  # restored when the app stops
