@@ -36,7 +36,8 @@ class JobCursor:
         numbers, ended = _split(text, "<status>.<step>.<iteration>[.end]")
         if len(numbers) != 3:
             raise _invalid(text, "<status>.<step>.<iteration>[.end]")
-        return cls(*numbers, ended=ended)
+        status, step, iteration = numbers
+        return cls(status, step, iteration, ended)
 
 
 @dataclass(frozen=True)

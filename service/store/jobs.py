@@ -26,8 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from .base import utcnow
 from . import status_events
+from .base import utcnow
 from .models import Job, JobAttempt, Sweep
 from .notifications import notify
 from .statuses import ACTIVE, AttemptOutcome, JobStatus

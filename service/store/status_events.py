@@ -61,8 +61,8 @@ def after(session: Session, job_ids: Iterable[str], seq: dict[str, int]) -> list
         .where(JobStatusEvent.job_id.in_(ids))
         .order_by(JobStatusEvent.job_id, JobStatusEvent.seq))
     per_job: dict[str, list[tuple[dt.datetime, StatusEvent]]] = {}
-    for *fields, created_at in rows:
-        event = StatusEvent(*fields)
+    for job_id, number, status, attempts, error, iteration, created_at in rows:
+        event = StatusEvent(job_id, number, status, attempts, error, iteration)
         if event.seq > seq.get(event.job_id, 0):
             per_job.setdefault(event.job_id, []).append((created_at, event))
     return [event for _, event in heapq.merge(*per_job.values(), key=lambda pair: pair[0])]
