@@ -59,6 +59,9 @@ class JobChange:
     statuses: list[StatusEvent] = field(default_factory=list)
     points: list[KeyedPoint] = field(default_factory=list)
     complete: bool = True
+    encoded: dict[tuple[int, int], str] = field(default_factory=dict, compare=False, repr=False)
+    """`metrics` data already serialised, by (first step, last step): the streams that share
+    this change and send the same points serialise them once."""
 
     @property
     def position(self) -> Position:

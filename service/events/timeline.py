@@ -35,8 +35,11 @@ Event = dict[str, str]
 
 
 def _event(kind: str, event_id: object, data: dict[str, Any]) -> Event:
-    return {"event": kind, "id": str(event_id),
-            "data": json.dumps(data, separators=(",", ":"), allow_nan=False)}
+    return {"event": kind, "id": str(event_id), "data": _json(data)}
+
+
+def _json(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"), allow_nan=False)
 
 
 def _finite(value: float | None) -> float | None:
@@ -86,23 +89,27 @@ class JobTimeline:
                 upto += 1
             if upto == len(points) and not change.complete:
                 break  # the points before it are not all read yet
-            out += self._send_points(points[:upto])
+            out += self._send_points(points[:upto], change)
             points = points[upto:]
             out.append(self._send_status(status))
-        out += self._send_points(points)
+        out += self._send_points(points, change)
         out += self._progress(change.snapshot)
         if (change.complete and change.snapshot.status in TERMINAL
                 and self.cursor.status >= change.position.status):
             out.append(self._end(change.snapshot))
         return out
 
-    def _send_points(self, points: list[KeyedPoint]) -> list[Event]:
+    def _send_points(self, points: list[KeyedPoint], change: JobChange) -> list[Event]:
         if not points:
             return []
         self.cursor = JobCursor(self.cursor.status, points[-1].step, self.cursor.iteration)
-        return [_event("metrics", self.cursor, {"points": [
-            {"key": p.key, "step": p.step, "value": _finite(p.value), "timestamp": p.timestamp}
-            for p in points]})]
+        span = (points[0].step, points[-1].step)
+        data = change.encoded.get(span)
+        if data is None:
+            data = change.encoded[span] = _json({"points": [
+                {"key": p.key, "step": p.step, "value": _finite(p.value),
+                 "timestamp": p.timestamp} for p in points]})
+        return [{"event": "metrics", "id": str(self.cursor), "data": data}]
 
     def _send_status(self, status: StatusEvent) -> Event:
         self.cursor = JobCursor(status.seq, self.cursor.step, self.cursor.iteration)
