@@ -69,7 +69,8 @@ def start_server(settings: Settings, db: Database) -> Iterator[LiveServer]:
     leftover = asyncio.all_tasks(loop)
     for task in leftover:
         task.cancel()
-    loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
+    if leftover:
+        loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
     loop.close()
 
 
