@@ -40,7 +40,7 @@ def events(server: Server, job_id: str, last_event_id: str | None = None) -> Ite
 
 def test_a_killed_worker_and_a_reconnect_deliver_every_step_exactly_once(serve, backend_env):
     server = serve(env={**FAST_RECOVERY, "DROPNET_WORKERS": "1", **backend_env})
-    job_id = server.client.post("/v1/jobs", json=long_job(4000)).json()["id"]
+    job_id = server.client.post("/v1/jobs", json=long_job(12000)).json()["id"]
     received: list[Event] = []
     killed = None
     for event in events(server, job_id):
