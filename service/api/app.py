@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from service import __version__
 from service.auth import Authenticator
 from service.config import Settings, get_settings
+from service.dashboard import pages as dashboard
 from service.serving.cache import ModelCache
 from service.store.session import Database
 from service.workers.executor import Executor, NoExecutor
@@ -84,6 +85,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
     # Every /v1 route needs the caller's key, whether or not it uses the owner itself.
     for module in (predictions, jobs, metrics, datasets, sweeps):  # predict first: the hottest path
         app.include_router(module.router, dependencies=[Depends(authorize)])
+    if settings.dashboard:
+        dashboard.install(app)
     _document_errors(app)
     return app
 
