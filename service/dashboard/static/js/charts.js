@@ -32,8 +32,22 @@ export function axis(label, options = {}) {
 }
 
 /** A right-hand axis on its own scale, without grid lines. */
-export function rightAxis(label, scale) {
-  return axis(label, { scale, side: 1, grid: { show: false } });
+export function rightAxis(label, scale, options = {}) {
+  return axis(label, { scale, side: 1, grid: { show: false }, ...options });
+}
+
+/** uPlot axis values for fractions as percentages, with as many decimals as the ticks need. */
+export function percentTicks(u, ticks) {
+  const spacing = ticks.length > 1 ? Math.abs(ticks[1] - ticks[0]) : 1;
+  const decimals = spacing >= 0.01 ? 0 : spacing >= 0.001 ? 1 : 2;
+  return ticks.map((t) => `${(100 * t).toFixed(decimals)}%`);
+}
+
+/** The same for differences of fractions, in percentage points. */
+export function pointTicks(u, ticks) {
+  const spacing = ticks.length > 1 ? Math.abs(ticks[1] - ticks[0]) : 1;
+  const decimals = spacing >= 0.01 ? 0 : spacing >= 0.001 ? 1 : 2;
+  return ticks.map((t) => (100 * t).toFixed(decimals));
 }
 
 /**
@@ -209,6 +223,9 @@ export function errorBars(std, colors) {
   return (u) => {
     const { ctx } = u;
     ctx.save();
+    ctx.beginPath();
+    ctx.rect(u.bbox.left, u.bbox.top, u.bbox.width, u.bbox.height);
+    ctx.clip();
     ctx.lineWidth = 1.5 * devicePixelRatio;
     for (const [index, deviations] of Object.entries(std)) {
       const series = u.series[index];

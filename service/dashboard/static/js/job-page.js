@@ -1,7 +1,7 @@
 // The job page at /jobs/{id}: loss and accuracy curves (history downsampled by the API's
 // max_points, then live from the job's event stream), progress, spec, attempts, predictions.
 
-import { COLORS, MetricChart, axis, rightAxis } from "./charts.js";
+import { COLORS, MetricChart, axis, percentTicks, rightAxis } from "./charts.js";
 import { describeError, formatDuration, formatPercent, formatTime, formatValue, h, notice,
          progressBar, section, statusBadge } from "./dom.js";
 import { getJSON } from "./api.js";
@@ -42,7 +42,7 @@ function accuracyChart(element) {
       { key: "dropout_rate", label: "dropout rate", color: COLORS.dropout, scale: "rate",
         dash: [6, 4] },
     ],
-    axes: [axis("accuracy", { values: (u, ticks) => ticks.map((t) => `${Math.round(100 * t)}%`) }),
+    axes: [axis("accuracy", { values: percentTicks }),
            rightAxis("dropout rate", "rate")],
     scales: { rate: { range: [0, 1] } },
     // Shaded between the two accuracies: the generalization gap.

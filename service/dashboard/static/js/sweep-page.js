@@ -2,7 +2,8 @@
 // value (mean ± std over the runs with that value, from the API's summary), every run's
 // test-accuracy curve overlaid, and the runs. Live from the sweep's event stream.
 
-import { COLORS, MetricChart, RUN_COLORS, axis, errorBars, rightAxis } from "./charts.js";
+import { COLORS, MetricChart, RUN_COLORS, axis, errorBars, percentTicks, pointTicks,
+         rightAxis } from "./charts.js";
 import { describeError, formatPercent, formatTime, h, notice, section,
          statusBadge } from "./dom.js";
 import { getJSON } from "./api.js";
@@ -14,8 +15,6 @@ const REFRESH_DEBOUNCE_MS = 300;
 const page = document.getElementById("page");
 const sweepId = decodeURIComponent(location.pathname.split("/")[2] || "");
 const sweepPath = `/v1/sweeps/${encodeURIComponent(sweepId)}`;
-const percentTicks = (u, ticks) => ticks.map((t) => `${Math.round(100 * t)}%`);
-const gapTicks = (u, ticks) => ticks.map((t) => `${(100 * t).toFixed(1)}`);
 
 function describeParameters(parameters) {
   return Object.entries(parameters).map(([path, value]) => `${path}=${JSON.stringify(value)}`)
@@ -27,10 +26,12 @@ class ValueChart {
   constructor(parameter, entries) {
     this.parameter = parameter;
     const numeric = entries.every((entry) => typeof entry.value === "number");
-    this.labels = entries.map((entry) => JSON.stringify(entry.value));
+    const order = entries.map((entry) => JSON.stringify(entry.value));
     // Numeric values sit at their value; others (strings, booleans, lists) at their index.
     this.position = numeric ? (entry) => entry.value
-                            : (entry) => this.labels.indexOf(JSON.stringify(entry.value));
+                            : (entry) => order.indexOf(JSON.stringify(entry.value));
+    this.labels = [];
+    this.positions = [];
     this.std = { 1: [], 2: [] };
     this.element = h("div", { class: "chart", "data-parameter": parameter });
     this.card = section(`Test accuracy and gap against ${parameter}`,
@@ -43,7 +44,7 @@ class ValueChart {
   }
 
   mount() {
-    const labels = this.labels;
+    const extent = (index) => (u, min, max) => padded(...this.extent(u, index, min, max));
     this.chart = new MetricChart(this.element, {
       series: [
         { key: "test_accuracy", label: "test accuracy", color: COLORS.test, width: 2,
@@ -52,11 +53,14 @@ class ValueChart {
           points: true, scale: "gap", dash: [6, 4] },
       ],
       axes: [axis("test accuracy", { values: percentTicks }),
-             rightAxis("gap (points)", "gap")],
-      scales: { x: { time: false, range: (u, min, max) => padded(min, max) } },
+             rightAxis("gap (points)", "gap", { values: pointTicks })],
+      scales: { x: { time: false, range: (u, min, max) => padded(min, max) },
+                y: { range: extent(1) }, gap: { range: extent(2) } },
       xLabel: this.parameter,
-      xAxis: typeof this.entries[0]?.value === "number" ? {}
-        : { values: (u, ticks) => ticks.map((t) => labels[t] ?? "") },
+      // Ticks at the swept values only, labelled as the API writes them.
+      xAxis: { splits: () => this.positions,
+               values: (u, ticks) => ticks.map((t) => this.labels[this.positions.indexOf(t)]
+                                                   ?? "") },
       draw: [errorBars(this.std, { 1: COLORS.test, 2: COLORS.train })],
       format: (v) => v.toFixed(4),
       height: 240,
@@ -64,8 +68,24 @@ class ValueChart {
     this.update(this.entries);
   }
 
+  /** [low, high] of a series' means ± std (the scale must show the whiskers). */
+  extent(u, index, min, max) {
+    const means = u.data[index];
+    let low = min;
+    let high = max;
+    means.forEach((mean, i) => {
+      const spread = this.std[index][i] ?? 0;
+      if (mean === null) return;
+      low = Math.min(low, mean - spread);
+      high = Math.max(high, mean + spread);
+    });
+    return [low, high];
+  }
+
   update(entries) {
     const sorted = [...entries].sort((a, b) => this.position(a) - this.position(b));
+    this.labels = sorted.map((entry) => JSON.stringify(entry.value));
+    this.positions = sorted.map((entry) => this.position(entry));
     const series = (name) => sorted.map((entry) => ({ step: this.position(entry),
                                                       value: entry[name].mean }));
     this.std[1] = sorted.map((entry) => entry.test_accuracy.std);
