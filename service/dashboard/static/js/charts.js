@@ -184,8 +184,9 @@ export class MetricChart {
     return values.length ? values[values.length - 1] : null;
   }
 
-  /** Resolves after the next draw. */
+  /** Resolves once the data set so far has been drawn. */
   whenDrawn() {
+    if (!this.pending) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
