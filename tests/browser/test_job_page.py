@@ -116,6 +116,7 @@ def test_predict_panel_draws_a_digit_and_answers_with_mc_dropout(serve, tab: Tab
     cells = page.locator("#predict .draw-grid .cell")
     assert cells.count() == 64
     # A vertical stroke down the middle column: a "1".
+    page.locator("#predict .draw-grid").scroll_into_view_if_needed()
     top = cells.nth(3).bounding_box()
     bottom = cells.nth(59).bounding_box()
     page.mouse.move(top["x"] + top["width"] / 2, top["y"] + 2)
@@ -136,8 +137,10 @@ def test_predict_panel_draws_a_digit_and_answers_with_mc_dropout(serve, tab: Tab
     shown = [float(rows.nth(k).get_attribute("data-probability")) for k in range(10)]
     assert shown == pytest.approx(answer["probabilities"][0])
     assert page.inner_text("#predict .predicted-class") == str(answer["predictions"][0])
-    assert page.locator("#predict .bar-spread").count() == 10  # MC dropout: ± std per class
-    assert "±" in rows.nth(answer["predictions"][0]).inner_text()
+    # MC dropout: ± std on every class, a band where it is wider than a rounding error.
+    assert all("±" in rows.nth(k).inner_text() for k in range(10))
+    wide = sum(1 for spread in answer["std"][0] if spread >= 0.0005)
+    assert page.locator("#predict .bar-spread").count() == wide >= 1
     tab.screenshot("job-page-predict")
     assert tab.violations() == []
     assert tab.errors == []

@@ -40,9 +40,10 @@ export function formatValue(value) {
   return Number(value.toPrecision(4)).toString();
 }
 
-/** 3725 -> "1 h 02 min", 185 -> "3 min 05 s", 12.3 -> "12 s". */
+/** 3725 -> "1 h 02 min", 185 -> "3 min 05 s", 12.3 -> "12 s", 0.42 -> "0.4 s". */
 export function formatDuration(seconds) {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "–";
+  if (seconds < 10) return `${Math.max(0, seconds).toFixed(1)} s`;
   const total = Math.max(0, Math.round(seconds));
   const hours = Math.floor(total / 3600);
   const minutes = Math.floor((total % 3600) / 60);

@@ -109,11 +109,11 @@ async function main() {
     section("Accuracy", h("p", { class: "muted small",
       text: "Train against test accuracy; the shaded band is the generalization gap. Dropout "
             + "rate on the right axis." }), accuracyElement),
+    section("Predict", predict.element),
     h("div", { class: "columns" },
-      section("Predict", predict.element),
-      section("Attempts", attempts)),
-    section("Spec", h("pre", { class: "spec", id: "spec",
-                               text: JSON.stringify(job.spec, null, 2) })));
+      section("Attempts", attempts),
+      section("Spec", h("pre", { class: "spec", id: "spec",
+                                 text: JSON.stringify(job.spec, null, 2) }))));
 
   const charts = { loss: lossChart(lossElement), accuracy: accuracyChart(accuracyElement) };
   const chartOf = new Map([

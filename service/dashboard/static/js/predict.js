@@ -82,7 +82,7 @@ function probabilityBars(probabilities, predicted, std) {
     fill.style.width = `${(100 * p).toFixed(2)}%`;
     const track = h("span", { class: "bar-track" }, fill);
     const spread = std ? std[k] : null;
-    if (spread !== null) {
+    if (spread !== null && spread >= 0.0005) {  // a band under a pixel would only be its border
       const band = h("span", { class: "bar-spread" });
       band.style.left = `${(100 * Math.max(0, p - spread)).toFixed(2)}%`;
       band.style.width = `${(100 * (Math.min(1, p + spread) - Math.max(0, p - spread))).toFixed(2)}%`;
