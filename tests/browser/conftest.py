@@ -99,6 +99,17 @@ def tab(browser: Any) -> Iterator[Tab]:
     context.close()
 
 
+# A function, not an expression string: the pages' policy forbids eval, which Playwright would
+# need for a string.
+ATTRIBUTE_IS = ("([selector, name, value]) => "
+                "document.querySelector(selector)?.getAttribute(name) === value")
+
+
+def wait_for_attribute(page: Any, selector: str, name: str, value: object) -> None:
+    """Wait until the element's attribute `name` is `value` (compared as text)."""
+    page.wait_for_function(ATTRIBUTE_IS, arg=[selector, name, str(value)])
+
+
 def submit(server: Server, spec: dict[str, Any], **headers: str) -> dict[str, Any]:
     response = server.client.post("/v1/jobs", json=spec, headers=headers)
     assert response.status_code == 201, response.text

@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import drop_postgres, fresh_postgres
 
-from .conftest import SERVER_ENV, Tab, digits_job, submit
+from .conftest import SERVER_ENV, Tab, digits_job, submit, wait_for_attribute
 
 ITERATIONS = 1500
 """Fewer than the loss chart's point budget: the history it loads is every point."""
@@ -64,13 +64,10 @@ def test_job_page_follows_a_running_job_without_reload(serve, server_env, tab: T
     page.wait_for_selector("#status [data-status=succeeded]", timeout=180_000)
     assert page.evaluate("window.__sameDocument") is True
     assert page.get_attribute("#live", "data-state") == "ended"
-    progress = page.locator("#page .progress[role=progressbar]")
-    assert int(progress.get_attribute("aria-valuenow")) == ITERATIONS
+    wait_for_attribute(page, "#page .progress", "aria-valuenow", ITERATIONS)
 
     # History at open plus live points: every step exactly once, on every series.
-    page.wait_for_function(
-        f"document.getElementById('loss-chart').getAttribute('data-points-batch-loss') "
-        f"== '{ITERATIONS}'")
+    wait_for_attribute(page, "#loss-chart", "data-points-batch-loss", ITERATIONS)
     for chart, key in [("loss-chart", "batch_loss"), ("loss-chart", "train_loss"),
                        ("loss-chart", "test_loss"), ("loss-chart", "learning_rate"),
                        ("accuracy-chart", "train_accuracy"),

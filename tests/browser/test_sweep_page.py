@@ -3,9 +3,7 @@ run's test-accuracy curve, live until the sweep ends."""
 
 from __future__ import annotations
 
-import json
-
-from .conftest import SERVER_ENV, Tab, digits_job
+from .conftest import SERVER_ENV, Tab, digits_job, wait_for_attribute
 
 RATES = [0.0, 0.3, 0.6]
 SEEDS = [1, 2]
@@ -27,25 +25,20 @@ def test_sweep_page_shows_one_point_per_swept_value(serve, tab: Tab):
     # Live: the page follows the sweep's events until every run has ended.
     page.wait_for_selector("#status [data-status=succeeded]", timeout=300_000)
     rate_chart = ".chart[data-parameter='dropout.rate']"
-    page.wait_for_function(
-        f"document.querySelector(\"{rate_chart}\").getAttribute('data-points-test-accuracy')"
-        f" == '{len(RATES)}'")
+    wait_for_attribute(page, rate_chart, "data-points-test-accuracy", len(RATES))
     assert page.evaluate("window.__sameDocument") is True
     assert page.get_attribute(rate_chart, "data-points-accuracy-gap") == str(len(RATES))
     seed_chart = ".chart[data-parameter='training.seed']"
     assert page.get_attribute(seed_chart, "data-points-test-accuracy") == str(len(SEEDS))
-    ticks = page.evaluate(f"[...document.querySelectorAll(\"{rate_chart} .u-axis\")[0]"
-                          ".querySelectorAll('div')].map((d) => d.textContent)")
-    assert [json.dumps(rate) for rate in RATES] == [t for t in ticks if t][:len(RATES)]
 
     # Every run's curve, each with the points its history holds.
     detail = server.client.get(f"/v1/sweeps/{sweep['id']}").json()
     assert len(detail["runs"]) == len(RATES) * len(SEEDS)
-    page.wait_for_function("document.getElementById('page').dataset.refreshed >= 2")
     for run in detail["runs"]:
         points = server.client.get(f"/v1/jobs/{run['job_id']}/metrics/test_accuracy").json()
-        drawn = page.get_attribute("#curves-chart", f"data-points-{run['job_id']}")
-        assert int(drawn) == len(points["points"]) > 0
+        assert len(points["points"]) > 0
+        wait_for_attribute(page, "#curves-chart", f"data-points-{run['job_id']}",
+                           len(points["points"]))
     assert page.locator("#runs tbody tr").count() == len(RATES) * len(SEEDS)
     tab.screenshot("sweep-page")
     assert tab.violations() == []

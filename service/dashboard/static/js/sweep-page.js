@@ -175,14 +175,12 @@ async function main() {
   const curveDone = new Set();
 
   async function loadCurve(run) {
-    try {
-      const history = await getJSON(`/v1/jobs/${encodeURIComponent(run.job_id)}/metrics/`
-                                    + "test_accuracy?max_points=2000");
-      curves.set(run.job_id, history.points);
-      if (TERMINAL.has(run.status)) curveDone.add(run.job_id);
-    } catch (error) {
-      if (error.status !== 404) throw error; // 404: the run has no test accuracy yet
-    }
+    const runPath = `/v1/jobs/${encodeURIComponent(run.job_id)}/metrics`;
+    const keys = await getJSON(runPath);
+    if (!keys.data.some((series) => series.key === "test_accuracy")) return; // not evaluated yet
+    const history = await getJSON(`${runPath}/test_accuracy?max_points=2000`);
+    curves.set(run.job_id, history.points);
+    if (TERMINAL.has(run.status)) curveDone.add(run.job_id);
   }
 
   function render() {
