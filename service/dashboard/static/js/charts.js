@@ -210,6 +210,7 @@ export class MetricChart {
                                   countPoints(u.data[i + 1]));
     });
     this.container.dataset.draws = this.draws;
+    if (this.pending) return; // newer data waits for its frame: this draw is not it
     const waiters = this.waiters;
     this.waiters = [];
     waiters.forEach((resolve) => resolve());

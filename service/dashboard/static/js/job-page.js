@@ -69,6 +69,11 @@ function attemptsTable(attempts) {
 }
 
 async function main() {
+  // Asked at once, side by side: the job, its metric keys and its attempts.
+  const keysRequest = getJSON(`${jobPath}/metrics`);
+  const attemptsRequest = getJSON(`${jobPath}/attempts`);
+  keysRequest.catch(() => {}); // a missing job is reported once, below
+  attemptsRequest.catch(() => {});
   let job;
   try {
     job = await getJSON(jobPath);
@@ -154,9 +159,9 @@ async function main() {
     stats.test_loss.value.textContent = formatValue(value("test_loss"));
   }
 
-  async function refreshAttempts() {
+  async function refreshAttempts(request = getJSON(`${jobPath}/attempts`)) {
     try {
-      const answer = await getJSON(`${jobPath}/attempts`);
+      const answer = await request;
       attempts.replaceChildren(attemptsTable(answer.data));
     } catch (error) {
       attempts.replaceChildren(notice("error", "Could not load the attempts",
@@ -164,8 +169,8 @@ async function main() {
     }
   }
 
-  async function loadHistory() {
-    const summary = await getJSON(`${jobPath}/metrics`);
+  async function loadHistory(keys) {
+    const summary = await keys;
     const present = new Set(summary.data.map((s) => s.key));
     const loads = [...chartOf].filter(([key]) => present.has(key)).map(async ([key, chart]) => {
       const budget = maxPoints(chart.container);
@@ -196,11 +201,11 @@ async function main() {
   }
 
   renderJob();
-  refreshAttempts();
+  refreshAttempts(attemptsRequest);
   performance.mark("dropnet:history-start");
 
   if (TERMINAL.has(job.status)) {
-    await loadHistory();
+    await loadHistory(keysRequest);
     performance.mark("dropnet:history-drawn");
     renderStats();
     page.dataset.ready = "true";
@@ -255,7 +260,8 @@ async function main() {
     opened();
   });
   await streamOpen;
-  await loadHistory();
+  // The keys again: a series first written before the stream opened is in no event.
+  await loadHistory(getJSON(`${jobPath}/metrics`));
   historyLoaded = true;
   waiting.forEach(applyPoints);
   performance.mark("dropnet:history-drawn");
