@@ -18,6 +18,7 @@ Target: both under 1 s. Exits non-zero when a target is missed.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -112,7 +113,9 @@ def run(points: int, runs: int, workdir: Path) -> list[Measurement]:
                 chart_ms.append(timing["elapsed"])
         version = browser.version
         browser.close()
-    log(f"Chromium {version}; the page drew {drawn['page']:,} downsampled points")
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    log(f"Chromium {version}; the page drew {drawn['page']:,} downsampled points; "
+        f"load average {load} on {os.cpu_count()} cores")
     return [
         Measurement(f"job page, {points:,}-point history: navigation -> curves drawn",
                     statistics.median(page_ms), "ms", TARGET_MS, "lower",
