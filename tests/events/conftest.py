@@ -65,6 +65,11 @@ def start_server(settings: Settings, db: Database) -> Iterator[LiveServer]:
     yield LiveServer(app, loop, f"http://127.0.0.1:{port}", db, settings)
     server.should_exit = True
     thread.join(30)
+    # sse-starlette's one shutdown watcher per loop outlives the server: end it too.
+    leftover = asyncio.all_tasks(loop)
+    for task in leftover:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
     loop.close()
 
 
