@@ -117,6 +117,8 @@ class Settings(BaseSettings):
                                                                     description="Log level")
     log_format: Literal["text", "json"] = Field(
         "text", description="text, or json: one object per line with the job id")
+    dashboard: bool = Field(True, description="Serve the dashboard pages at / (false: the API "
+                                              "only)")
     sqlite_busy_timeout_seconds: float = Field(30.0, gt=0,
                                                description="How long SQLite waits for a lock")
 

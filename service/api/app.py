@@ -12,6 +12,7 @@ from threadpoolctl import threadpool_limits
 from service import __version__
 from service.auth import Authenticator
 from service.config import Settings, get_settings
+from service.dashboard import pages as dashboard
 from service.events.hub import EventHub
 from service.serving.cache import ModelCache
 from service.store.session import Database
@@ -93,6 +94,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
     # Predict first: the hottest path.
     for module in (predictions, jobs, metrics, datasets, sweeps, events):
         app.include_router(module.router, dependencies=[Depends(authorize)])
+    if settings.dashboard:
+        dashboard.install(app)
     _document_errors(app)
     return app
 

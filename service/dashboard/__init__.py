@@ -1,0 +1,1 @@
+"""The dashboard at /: static pages and ES modules shipped in the package, no build step."""
