@@ -146,6 +146,27 @@ def scale_env(postgres_template: str) -> Iterator[dict[str, str]]:
     drop_postgres(name)
 
 
+def launch_server(directory: Path, env: dict[str, str] | None = None,
+                  args: list[str] | None = None, ready: bool = True) -> Server:
+    """`dropnet serve` on a free port with its SQLite database and log in `directory`."""
+    port = free_port()
+    log = directory / f"serve-{port}.log"
+    full_env = {"DROPNET_DATABASE_URL": f"sqlite:///{directory / 'dropnet.db'}",
+                "DROPNET_PORT": str(port), "DROPNET_HOST": "127.0.0.1", **(env or {})}
+    server = Server(start(["serve", *(args or [])], full_env, log), port, log)
+    if ready:
+        server.wait_ready()
+    return server
+
+
+def kill_server(server: Server) -> None:
+    """Kill the whole process group: no worker outlives its test."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.process.pid, signal.SIGKILL)
+    server.process.wait()
+    server.client.close()
+
+
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """serve(env={...}, args=[...]) starts `dropnet serve` on a free port and waits for it."""
@@ -153,20 +174,12 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
 
     def launch(env: dict[str, str] | None = None, args: list[str] | None = None,
                ready: bool = True) -> Server:
-        port = free_port()
-        log = tmp_path / f"serve-{port}.log"
-        full_env = {"DROPNET_DATABASE_URL": f"sqlite:///{tmp_path / 'dropnet.db'}",
-                    "DROPNET_PORT": str(port), "DROPNET_HOST": "127.0.0.1",
-                    **(env or {})}
-        server = Server(start(["serve", *(args or [])], full_env, log), port, log)
-        servers.append(server)
+        # Appended before it is ready: a server that never gets ready is still killed.
+        servers.append(server := launch_server(tmp_path, env, args, ready=False))
         if ready:
             server.wait_ready()
         return server
 
     yield launch
-    for server in servers:  # the whole process group: no worker outlives its test
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.process.pid, signal.SIGKILL)
-        server.process.wait()
-        server.client.close()
+    for server in servers:
+        kill_server(server)
