@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 from rich.text import Text
@@ -94,7 +95,7 @@ def _runner(command: Command) -> Callable[[argparse.Namespace], None]:
             with Client(args.url, api_key=args.api_key) as client:
                 status = command(args, client, console)
         except (DropnetError, CommandError) as error:
-            errors.print(f"[bold red]error[/]: {error}", markup=True)
+            errors.print(Text.assemble(("error", "bold red"), f": {error}"))
             status = EXIT_REFUSED
         except KeyboardInterrupt:
             status = EXIT_INTERRUPTED
@@ -163,8 +164,9 @@ def follow(client: Client, job: Job, live_console: Console, console: Console) ->
                        "end event")
 
 
-def _describe(name: str, status: str) -> Text:
-    return Text.assemble((name, "bold"), " ", (status, STATUS_STYLES.get(status, "")))
+def _describe(name: str, status: str) -> str:
+    """Rich markup of the job's name (escaped: it is user input) and status."""
+    return f"[bold]{escape(name)}[/] [{STATUS_STYLES.get(status, 'default')}]{status}[/]"
 
 
 def _advance(progress: Progress, task: TaskID, event: ProgressEvent) -> None:

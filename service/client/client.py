@@ -23,8 +23,14 @@ import httpx
 
 from . import operations as op
 from .errors import DropnetError
-from .events import JOB_EVENT_TYPES, JOB_EVENTS, SWEEP_EVENT_TYPES, SWEEP_EVENTS, JobEvent, \
-    SweepEvent
+from .events import (
+    JOB_EVENT_TYPES,
+    JOB_EVENTS,
+    SWEEP_EVENT_TYPES,
+    SWEEP_EVENTS,
+    JobEvent,
+    SweepEvent,
+)
 from .models import (
     Attempt,
     BuiltinDatasets,

@@ -8,7 +8,7 @@ clients only differ in how they send.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -123,8 +123,9 @@ def history(job_id: str, key: str, start_step: int | None, end_step: int | None,
     the server's downsampled series (one page)."""
     points: list[MetricPoint] = []
     cursor: str | None = None
+    path = f"/v1/jobs/{segment(job_id)}/metrics/{segment(key)}"
     while True:
-        response = yield Request("GET", f"/v1/jobs/{segment(job_id)}/metrics/{segment(key)}", params=_query(
+        response = yield Request("GET", path, params=_query(
             start_step=start_step, end_step=end_step, max_points=max_points,
             limit=None if max_points is not None else page_size, cursor=cursor))
         page = response.json()

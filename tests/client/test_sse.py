@@ -6,8 +6,15 @@ from __future__ import annotations
 import pytest
 
 from service.client import DropnetError, EndEvent, MetricsEvent, ProgressEvent, StatusEvent
-from service.client.events import JOB_EVENT_TYPES, JOB_EVENTS, SWEEP_EVENT_TYPES, SWEEP_EVENTS
-from service.client.events import RunEvent, SweepEndEvent, decode
+from service.client.events import (
+    JOB_EVENT_TYPES,
+    JOB_EVENTS,
+    SWEEP_EVENT_TYPES,
+    SWEEP_EVENTS,
+    RunEvent,
+    SweepEndEvent,
+    decode,
+)
 from service.client.sse import ServerSentEvent, SSEDecoder
 
 JOB_STREAM = (
