@@ -83,6 +83,19 @@ class Settings(BaseSettings):
                                 "is asked again whether its job still exists (another API "
                                 "process may have deleted it); 0: on every request")
 
+    # Live events (GET /v1/jobs/{id}/events, /v1/sweeps/{id}/events)
+    events_keepalive_seconds: float = Field(
+        15.0, gt=0, le=3600, description="Seconds between keep-alive comments on an event "
+                                         "stream, so that proxies keep an idle stream open")
+    events_max_streams: int = Field(1000, ge=1, description="Most event streams open at once "
+                                                            "in one API process (503 beyond)")
+    events_poll_seconds: float = Field(
+        0.5, gt=0, le=60, description="How often an API process asks SQLite whether the jobs "
+                                      "its streams follow changed (PostgreSQL notifies instead)")
+    events_max_points_per_event: int = Field(
+        10_000, ge=1, description="Most metric points in one `metrics` event (a longer backlog "
+                                  "goes out as several, cut between steps)")
+
     # Security and operations
     api_keys: str = Field("", description="Comma-separated API keys, as owner:key or key "
                                           "(empty: open service, unless keys are in the table)")

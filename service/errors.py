@@ -121,6 +121,13 @@ class TooManyJobs(ServiceError):
     status = 429
 
 
+class TooManyStreams(ServiceError):
+    """This API process already serves as many event streams as it is allowed to."""
+
+    code = "too_many_streams"
+    status = 503
+
+
 class PayloadTooLarge(ServiceError):
     code = "payload_too_large"
     status = 413

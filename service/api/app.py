@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from service import __version__
 from service.auth import Authenticator
 from service.config import Settings, get_settings
+from service.events.hub import EventHub
 from service.serving.cache import ModelCache
 from service.store.session import Database
 from service.workers.executor import Executor, NoExecutor
@@ -22,7 +23,7 @@ from .fast_predict import FastPredict
 from .json_body import StrictJSONBody
 from .operation_ids import operation_id
 from .request_metrics import RequestMetrics
-from .routes import datasets, health, jobs, metrics, operations, predictions, sweeps
+from .routes import datasets, events, health, jobs, metrics, operations, predictions, sweeps
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
     state = AppState(settings=settings, db=db, executor=executor,
                      models=ModelCache(settings.model_cache_bytes,
                                        settings.model_cache_revalidate_seconds),
-                     auth=Authenticator(db, settings))
+                     auth=Authenticator(db, settings), events=EventHub(db, settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
         try:
             yield
         finally:
+            await state.events.close()
             executor.stop()
 
     app = FastAPI(title="dropnet", version=__version__, description=DESCRIPTION,
@@ -83,7 +85,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
     for module in (health, operations):
         app.include_router(module.router)
     # Every /v1 route needs the caller's key, whether or not it uses the owner itself.
-    for module in (predictions, jobs, metrics, datasets, sweeps):  # predict first: the hottest path
+    # Predict first: the hottest path.
+    for module in (predictions, jobs, metrics, datasets, sweeps, events):
         app.include_router(module.router, dependencies=[Depends(authorize)])
     _document_errors(app)
     return app

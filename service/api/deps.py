@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from service.auth import Authenticator
 from service.config import Settings
 from service.errors import ErrorDetail, InvalidInput
+from service.events.hub import EventHub
 from service.serving.cache import ModelCache
 from service.store.session import Database
 from service.workers.executor import Executor
@@ -27,6 +28,7 @@ class AppState:
     executor: Executor
     models: ModelCache
     auth: Authenticator
+    events: EventHub
 
 
 # Dependencies that do no I/O are async: a plain `def` costs a trip through the thread pool.

@@ -8,6 +8,7 @@ is stale (fencing).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -25,8 +26,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from . import status_events
 from .base import utcnow
 from .models import Job, JobAttempt, Sweep
+from .notifications import notify
 from .statuses import ACTIVE, AttemptOutcome, JobStatus
 
 # JobStatus members under short names, as this module and its callers spell them.
@@ -59,6 +62,7 @@ def create(session: Session, *, job_id: str, owner: str, name: str, spec: dict[s
               dataset_id=dataset_id, total_iterations=total_iterations, latest_metrics={})
     session.add(job)
     session.flush()
+    status_events.record(session, [job_id])
     return job
 
 
@@ -171,6 +175,7 @@ def claim(session: Session, worker: WorkerIdentity, *, lease_seconds: float,
     session.add(JobAttempt(job_id=chosen, number=attempts, lease_token=token,
                            worker_host=worker.host, worker_pid=worker.pid, started_at=now,
                            resumed_from=resumed_from))
+    status_events.record(session, [chosen])
     return Claim(job_id=chosen, lease_token=token, attempt=attempts)
 
 
@@ -212,7 +217,10 @@ def renew(session: Session, claim_: Claim, *, lease_seconds: float,
                 **progress)
         .returning(Job.cancel_requested)
     ).one_or_none()
-    return None if row is None else bool(row[0])
+    if row is None:
+        return None
+    notify(session, [claim_.job_id])  # progress and (in the writer's flush) new metric points
+    return bool(row[0])
 
 
 def finish(session: Session, claim_: Claim, *, status: JobStatus, error: str | None = None,
@@ -229,6 +237,7 @@ def finish(session: Session, claim_: Claim, *, status: JobStatus, error: str | N
     if result.rowcount != 1:
         return False
     _end_attempt(session, claim_, AttemptOutcome(status), now)
+    status_events.record(session, [claim_.job_id])
     return True
 
 
@@ -244,6 +253,7 @@ def release(session: Session, claim_: Claim) -> bool:
     if result.rowcount != 1:
         return False
     _end_attempt(session, claim_, AttemptOutcome.RELEASED, now)
+    status_events.record(session, [claim_.job_id])
     return True
 
 
@@ -275,6 +285,7 @@ def reap_expired(session: Session, *, max_attempts: int,
             update(JobAttempt)
             .where(JobAttempt.job_id == job_id, JobAttempt.lease_token == token)
             .values(outcome=AttemptOutcome.LOST, ended_at=now))
+    status_events.record(session, [job_id for job_id, _ in [*failed, *requeued]])
     return [(job_id, FAILED) for job_id, _ in failed] + \
         [(job_id, QUEUED) for job_id, _ in requeued]
 
@@ -294,9 +305,19 @@ def request_cancel(session: Session, job: Job) -> None:
     if job.status == QUEUED:
         job.status = CANCELLED
         job.finished_at = now
+        job.updated_at = now
+        status_events.record(session, [job.id])
     elif job.status == RUNNING:
         job.cancel_requested = True
-    job.updated_at = now
+        job.updated_at = now
+
+
+def change_marks(session: Session, job_ids: Iterable[str]) -> dict[str, tuple[Any, ...]]:
+    """{job id: (updated_at, status, iteration)} of the existing jobs among `job_ids`, by
+    primary key: every write of a job (status, progress, a metric flush) changes its mark."""
+    rows = session.execute(select(Job.id, Job.updated_at, Job.status, Job.iteration)
+                           .where(Job.id.in_(sorted(set(job_ids)))))
+    return {job_id: tuple(mark) for job_id, *mark in rows}
 
 
 def set_checkpoint_iteration(session: Session, job_id: str, iteration: int) -> None:

@@ -186,6 +186,52 @@ def summaries(session: Session, job_id: str) -> list[SeriesSummary]:
             for sid, key, n, first, last in stats]
 
 
+@dataclass(frozen=True)
+class KeyedPoint:
+    key: str
+    step: int
+    value: float
+    timestamp: float
+
+
+def points_after(session: Session, job_id: str, step: int, *, limit: int
+                 ) -> tuple[list[KeyedPoint], bool]:
+    """The job's points of every key after `step`, in (step, key) order, whole steps only:
+    at most `limit` points, unless one step alone has more. Returns (points, complete), where
+    complete is False when more points follow."""
+    rows = session.execute(
+        select(MetricSeries.key, MetricPoint.step, MetricPoint.value, MetricPoint.recorded_at)
+        .join(MetricSeries, MetricSeries.id == MetricPoint.series_id)
+        .where(MetricSeries.job_id == job_id, MetricPoint.step > step)
+        .order_by(MetricPoint.step, MetricSeries.key)
+        .limit(limit + 1)).all()
+    points = [KeyedPoint(*row) for row in rows]
+    if len(points) <= limit:
+        return points, True
+    last = points[limit].step  # the step the limit cut: left for the next call
+    whole = [point for point in points if point.step < last]
+    return (whole, False) if whole else (
+        points_at(session, job_id, last), False)
+
+
+def points_at(session: Session, job_id: str, step: int) -> list[KeyedPoint]:
+    """The job's points of every key at `step`, in key order."""
+    rows = session.execute(
+        select(MetricSeries.key, MetricPoint.step, MetricPoint.value, MetricPoint.recorded_at)
+        .join(MetricSeries, MetricSeries.id == MetricPoint.series_id)
+        .where(MetricSeries.job_id == job_id, MetricPoint.step == step)
+        .order_by(MetricSeries.key))
+    return [KeyedPoint(*row) for row in rows]
+
+
+def last_step(session: Session, job_id: str) -> int:
+    """The job's highest stored step of any key (0 without points), from the block rollups."""
+    return int(session.scalar(
+        select(func.coalesce(func.max(MetricBlock.last_step), 0))
+        .join(MetricSeries, MetricSeries.id == MetricBlock.series_id)
+        .where(MetricSeries.job_id == job_id)) or 0)
+
+
 def series_id(session: Session, job_id: str, key: str) -> int | None:
     return session.scalar(select(MetricSeries.id).where(MetricSeries.job_id == job_id,
                                                          MetricSeries.key == key))

@@ -93,6 +93,22 @@ class Sweep(Base):
     __table_args__ = (Index("ix_sweeps_owner_created", "owner", "created_at", "id"),)
 
 
+class JobStatusEvent(Base):
+    """One status change of a job, numbered 1, 2, ... per job (`seq`), with the job's attempts,
+    error and iteration at that moment: what the live event streams replay."""
+
+    __tablename__ = "job_status_events"
+
+    job_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[JobStatus] = mapped_column(StrEnumColumn(JobStatus, 16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    iteration: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class JobAttempt(Base):
     """One claim of a job by a worker, and how it ended."""
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from service.jobs.progress import eta_seconds
 from service.store.models import Job, JobAttempt
 from service.store.statuses import AttemptOutcome, JobStatus
 
@@ -43,8 +44,7 @@ class JobPublic(BaseModel):
     @classmethod
     def from_row(cls, job: Job) -> JobPublic:
         speed = job.iterations_per_second if job.status == JobStatus.RUNNING else None
-        remaining = job.total_iterations - job.iteration
-        eta = remaining / speed if speed else None
+        eta = eta_seconds(job.total_iterations, job.iteration, speed)
         worker = (WorkerInfo(host=job.worker_host, pid=job.worker_pid)
                   if job.worker_host is not None and job.worker_pid is not None else None)
         return cls(
