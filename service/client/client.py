@@ -47,7 +47,7 @@ from .models import (
     SweepPage,
 )
 from .operations import Operation, Request
-from .streams import RETRIED_STATUSES, EventStream
+from .streams import NOTHING_FOLLOWS, RETRIED_STATUSES, EventStream
 
 T = TypeVar("T")
 E = TypeVar("E")
@@ -148,6 +148,8 @@ class Client(_ClientBase):
                     if response.status_code in RETRIED_STATUSES:
                         time.sleep(stream.dropped(f"HTTP {response.status_code}"))
                         continue
+                    if response.status_code == NOTHING_FOLLOWS:
+                        return
                     if not response.is_success:
                         response.read()
                         raise DropnetError.from_response(response)
@@ -328,6 +330,8 @@ class AsyncClient(_ClientBase):
                     if response.status_code in RETRIED_STATUSES:
                         await asyncio.sleep(stream.dropped(f"HTTP {response.status_code}"))
                         continue
+                    if response.status_code == NOTHING_FOLLOWS:
+                        return
                     if not response.is_success:
                         await response.aread()
                         raise DropnetError.from_response(response)

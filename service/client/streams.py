@@ -21,6 +21,8 @@ E = TypeVar("E")
 
 # Statuses of a server that is restarting or behind a proxy that lost it: retried.
 RETRIED_STATUSES = (502, 503, 504)
+# The answer to a Last-Event-ID that was the stream's `end` event: nothing follows.
+NOTHING_FOLLOWS = 204
 
 
 class EventStream(Generic[E]):
