@@ -19,26 +19,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console, Group
+from rich.console import Console
 from rich.live import Live
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 from rich.text import Text
 
 from .client import DEFAULT_URL, Client
 from .errors import DropnetError
-from .events import EndEvent, MetricsEvent, ProgressEvent, StatusEvent
+from .events import EndEvent
+from .follow_view import STATUS_STYLES, FollowView, duration, number
 from .models import Job
 
 EXIT_FAILED, EXIT_REFUSED, EXIT_CANCELLED, EXIT_INTERRUPTED = 1, 2, 3, 130
-STATUS_STYLES = {"queued": "yellow", "running": "cyan", "succeeded": "green", "failed": "red",
-                 "cancelled": "magenta"}
-# What the progress line shows of the latest metrics, in this order, with short labels.
-SHOWN_METRICS = (("batch_loss", "batch loss"), ("train_loss", "train loss"),
-                 ("test_loss", "test loss"), ("train_accuracy", "train acc"),
-                 ("test_accuracy", "test acc"), ("dropout_rate", "dropout"),
-                 ("learning_rate", "lr"))
+
+FINALS = (("test_accuracy", "test acc"), ("train_accuracy", "train acc"),
+          ("test_loss", "test loss"))
 
 Command = Callable[[argparse.Namespace, Client, Console], int]
 
@@ -89,8 +84,9 @@ def _runner(command: Command) -> Callable[[argparse.Namespace], None]:
     """The command with a client, a console, and errors turned into messages and exits."""
 
     def run(args: argparse.Namespace) -> None:
-        console = Console(highlight=False)
-        errors = Console(stderr=True, highlight=False)
+        # Piped output is not cut to 80 columns; messages are never wrapped.
+        console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+        errors = Console(stderr=True, highlight=False, soft_wrap=True)
         try:
             with Client(args.url, api_key=args.api_key) as client:
                 status = command(args, client, console)
@@ -135,66 +131,32 @@ def _read_spec(path: Path) -> dict[str, Any]:
 
 
 def follow(client: Client, job: Job, live_console: Console, console: Console) -> int:
-    """Show the job's progress bar and latest metrics until its end event; the exit status."""
-    progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=30),
-                        MofNCompleteColumn(), TextColumn("{task.fields[speed]}"),
-                        console=live_console)
-    task = progress.add_task(_describe(job.name, job.status), total=job.progress.total or None,
-                             speed="")
-    latest: dict[str, float] = dict(job.metrics)
+    """Draw the job's progress and latest metrics until its end event; the exit status."""
+    view = FollowView(job)
     started = time.monotonic()
-    with Live(Group(progress, _metrics_line(latest)), console=live_console,
-              refresh_per_second=8, transient=False) as live:
+    end: EndEvent | None = None
+    with Live(view.render(), console=live_console, refresh_per_second=8) as live:
         for event in client.follow(job.id):
-            if isinstance(event, StatusEvent):
-                progress.update(task, description=_describe(job.name, event.status))
-                if event.status == "running" and event.attempts > 1:
-                    live.console.print(f"attempt {event.attempts} resumes the job")
-            elif isinstance(event, ProgressEvent):
-                _advance(progress, task, event)
-            elif isinstance(event, MetricsEvent):
-                latest |= event.latest()
-            elif isinstance(event, EndEvent):
-                latest |= event.metrics
-                progress.update(task, description=_describe(job.name, event.status))
-                live.update(Group(progress, _metrics_line(latest)), refresh=True)
-                return _report_end(console, job, event, time.monotonic() - started)
-            live.update(Group(progress, _metrics_line(latest)))
-    raise DropnetError(None, "stream_ended", f"the events of job {job.id} ended without an "
-                       "end event")
-
-
-def _describe(name: str, status: str) -> str:
-    """Rich markup of the job's name (escaped: it is user input) and status."""
-    return f"[bold]{escape(name)}[/] [{STATUS_STYLES.get(status, 'default')}]{status}[/]"
-
-
-def _advance(progress: Progress, task: TaskID, event: ProgressEvent) -> None:
-    speed = (f"{event.iterations_per_second:,.0f} it/s" if event.iterations_per_second
-             else "")
-    if event.eta_seconds is not None:
-        speed += f"  eta {_duration(event.eta_seconds)}"
-    progress.update(task, completed=event.iteration, total=event.total, speed=speed)
-
-
-def _metrics_line(latest: dict[str, float]) -> Text:
-    parts = [f"{label} {_number(latest[key], key)}" for key, label in SHOWN_METRICS
-             if key in latest]
-    return Text("  ".join(parts) if parts else "waiting for the first metrics", style="dim")
+            view.apply(event)
+            live.update(view.render())
+            if isinstance(event, EndEvent):
+                end = event
+    if end is None:
+        raise DropnetError(None, "stream_ended", f"the events of job {job.id} ended without "
+                           "an end event")
+    return _report_end(console, job, end, time.monotonic() - started)
 
 
 def _report_end(console: Console, job: Job, end: EndEvent, seconds: float) -> int:
-    style = STATUS_STYLES.get(end.status, "")
-    console.print(Text.assemble(("job ", ""), (job.id, "bold"), " ", (end.status, style),
-                                f" after {_duration(seconds)}"
-                                + (f" ({end.attempts} attempts)" if end.attempts > 1 else "")))
+    """One line: how the job ended, after how long, with its final accuracies and loss."""
+    attempts = f" ({end.attempts} attempts)" if end.attempts > 1 else ""
+    finals = "".join(f"  {name} {number(end.metrics[key], key)}" for key, name in FINALS
+                     if key in end.metrics)
+    console.print(Text.assemble("job ", (job.id, "bold"), " ",
+                                (end.status, STATUS_STYLES.get(end.status, "")),
+                                f" after {duration(seconds)}{attempts}{finals}"))
     if end.error:
         console.print(Text(end.error, style="red"))
-    if end.metrics:
-        table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
-        for key in sorted(end.metrics):
-            table.add_row(key, _number(end.metrics[key], key))
-        console.print(table)
     return {"succeeded": 0, "cancelled": EXIT_CANCELLED}.get(end.status, EXIT_FAILED)
 
 
@@ -205,15 +167,19 @@ def jobs(args: argparse.Namespace, client: Client, console: Console) -> int:
     if not page.data:
         console.print("no jobs" + (f" {args.status}" if args.status else ""))
         return 0
-    table = Table("id", "name", "status", "progress", "test acc", "created",
-                  header_style="bold", box=None, padding=(0, 2, 0, 0))
+    table = Table(header_style="bold", box=None, padding=(0, 2, 0, 0))
+    # Ids whole (they are copied into the next command); a long name gives way first.
+    table.add_column("id", no_wrap=True, min_width=len(page.data[0].id))
+    table.add_column("name", overflow="ellipsis", no_wrap=True)
+    for heading in ("status", "progress", "test acc", "created"):
+        table.add_column(heading, no_wrap=True)
     for job in page.data:
         done = job.progress.iteration / job.progress.total if job.progress.total else 0.0
         accuracy = job.metrics.get("test_accuracy")
         table.add_row(job.id, job.name, Text(job.status, STATUS_STYLES.get(job.status, "")),
-                      f"{job.progress.iteration}/{job.progress.total} ({done:.0%})",
-                      "" if accuracy is None else f"{accuracy:.3f}",
-                      job.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"))
+                      f"{job.progress.iteration}/{job.progress.total} {done:4.0%}",
+                      "" if accuracy is None else f"{accuracy:.4f}",
+                      job.created_at.astimezone().strftime("%Y-%m-%d %H:%M"))
     console.print(table)
     if page.next_cursor:
         console.print(f"(the newest {len(page.data)}; --limit shows more)", style="dim")
@@ -231,7 +197,7 @@ def logs(args: argparse.Namespace, client: Client, console: Console) -> int:
         series = client.history(job.id, args.key, max_points=args.max_points)
         table = Table("step", "value", header_style="bold", box=None, padding=(0, 2, 0, 0))
         for point in series.points:
-            table.add_row(str(point.step), _number(point.value, args.key))
+            table.add_row(str(point.step), number(point.value, args.key))
         console.print(table)
         return 0
     keys = client.metrics(job.id)
@@ -242,7 +208,7 @@ def logs(args: argparse.Namespace, client: Client, console: Console) -> int:
                   header_style="bold", box=None, padding=(0, 2, 0, 0))
     for key in keys:
         table.add_row(key.key, str(key.count), str(key.first_step), str(key.last_step),
-                      "" if key.last_value is None else _number(key.last_value, key.key))
+                      "" if key.last_value is None else number(key.last_value, key.key))
     console.print(table)
     return 0
 
@@ -257,17 +223,19 @@ def predict(args: argparse.Namespace, client: Client, console: Console) -> int:
     answer = client.predict(args.job_id, rows, mc_samples=args.mc_samples, seed=args.seed)
     table = Table("row", "class", "probability", header_style="bold", box=None,
                   padding=(0, 2, 0, 0))
-    entropy, information = answer.entropy, answer.mutual_information
+    entropy, information, std = answer.entropy, answer.mutual_information, answer.std
     if entropy is not None and information is not None:
         table.add_column("entropy")
         table.add_column("mutual info")
-    table.add_column("class probabilities")
+    table.add_column("next likeliest", no_wrap=True)
     for row, (label, probabilities) in enumerate(zip(answer.predictions, answer.probabilities,
                                                      strict=True)):
-        cells = [str(row), str(label), f"{probabilities[label]:.3f}"]
+        spread = f" ± {std[row][label]:.3f}" if std is not None else ""
+        cells = [str(row), str(label), f"{probabilities[label]:.3f}{spread}"]
         if entropy is not None and information is not None:
             cells += [f"{entropy[row]:.3f}", f"{information[row]:.3f}"]
-        cells.append(" ".join(f"{p:.2f}" for p in probabilities))
+        runners_up = sorted(range(len(probabilities)), key=lambda c: -probabilities[c])[1:3]
+        cells.append("  ".join(f"{c} {probabilities[c]:.3f}" for c in runners_up))
         table.add_row(*cells)
     console.print(table)
     return 0
@@ -303,18 +271,3 @@ def _is_number(cell: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-# -- formatting -----------------------------------------------------------------------------
-
-def _number(value: float, key: str) -> str:
-    if key.endswith("accuracy"):
-        return f"{value:.4f}"
-    return f"{value:.4g}"
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    minutes, seconds = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"

@@ -28,6 +28,8 @@ OPERATION_IDS = [
     ("POST /v1/jobs/{job_id}/cancel", "jobs-cancel"),
     ("GET /v1/jobs/{job_id}/attempts", "jobs-list-attempts"),
     ("GET /v1/jobs/{job_id}/model", "jobs-download-model"),
+    ("GET /v1/jobs/{job_id}/events", "events-job"),
+    ("GET /v1/sweeps/{sweep_id}/events", "events-sweep"),
     ("GET /v1/jobs/{job_id}/metrics", "metrics-keys"),
     ("GET /v1/jobs/{job_id}/metrics/{key}", "metrics-history"),
     ("POST /v1/datasets", "datasets-upload"),
