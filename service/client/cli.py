@@ -32,8 +32,7 @@ from .models import Job
 
 EXIT_FAILED, EXIT_REFUSED, EXIT_CANCELLED, EXIT_INTERRUPTED = 1, 2, 3, 130
 
-FINALS = (("test_accuracy", "test acc"), ("train_accuracy", "train acc"),
-          ("test_loss", "test loss"))
+FINALS = (("test_accuracy", "test acc"), ("test_loss", "test loss"))
 
 Command = Callable[[argparse.Namespace, Client, Console], int]
 
