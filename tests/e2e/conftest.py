@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from service.client import Client
+
 DROPNET = str(Path(sys.executable).parent / "dropnet")
 
 
@@ -26,13 +28,15 @@ def free_port() -> int:
 
 
 class Server:
-    """A running `dropnet serve` subprocess and an HTTP client for it."""
+    """A running `dropnet serve` subprocess, a raw HTTP client for it (`client`) and the
+    dropnet client (`api`)."""
 
     def __init__(self, process: subprocess.Popen, port: int, log: Path) -> None:
         self.process = process
         self.url = f"http://127.0.0.1:{port}"
         self.log = log
         self.client = httpx.Client(base_url=self.url, timeout=30)
+        self.api = Client(self.url, timeout=30)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -66,8 +70,12 @@ class Server:
                              f"{self.log.read_text()[-4000:]}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
-        self.client.close()
+        self.close_clients()
         return terminate(self.process, sig, timeout)
+
+    def close_clients(self) -> None:
+        self.client.close()
+        self.api.close()
 
 
 def terminate(process: subprocess.Popen, sig: int, timeout: float) -> int:
@@ -164,7 +172,7 @@ def kill_server(server: Server) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(server.process.pid, signal.SIGKILL)
     server.process.wait()
-    server.client.close()
+    server.close_clients()
 
 
 @pytest.fixture
