@@ -22,7 +22,7 @@ from service.client import (
 )
 from tests.client.conftest import KEY, OTHER_KEY
 from tests.client.proxy import CuttingProxy
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import Server, free_port
 from tests.factories import spec
 
 
@@ -113,3 +113,11 @@ def test_async_client_follows_and_waits(server: Server) -> None:
     assert isinstance(events[-1], EndEvent) and events[-1].status == "succeeded"
     assert sum(len(e.points) for e in events if isinstance(e, MetricsEvent)
                and e.points) >= 100
+
+
+def test_follow_gives_up_after_max_reconnects_without_an_event() -> None:
+    with Client(f"http://127.0.0.1:{free_port()}", max_reconnects=2,
+                reconnect_seconds=0.01) as nowhere, pytest.raises(DropnetError) as lost:
+        next(nowhere.follow("0" * 32))
+    assert lost.value.code == "stream_lost" and lost.value.status is None
+    assert "gave up after 2 reconnections" in lost.value.message
