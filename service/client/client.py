@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
-from importlib.metadata import version
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 
 import httpx
 
+from .. import __version__
 from . import operations as op
 from .errors import DropnetError
 from .events import (
@@ -61,7 +61,7 @@ class _ClientBase:
                  stream_read_timeout: float, max_reconnects: int,
                  reconnect_seconds: float) -> None:
         self.base_url = base_url.rstrip("/")
-        self._headers = {"User-Agent": f"dropnet-client/{version('dropnet')}"}
+        self._headers = {"User-Agent": f"dropnet-client/{__version__}"}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._timeout = httpx.Timeout(timeout)
