@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -20,15 +21,33 @@ from service.client import (
     StatusEvent,
     SweepEndEvent,
 )
-from tests.client.conftest import KEY, OTHER_KEY
+from tests.client.conftest import KEY, OTHER_KEY, SERVER_ENV
 from tests.client.proxy import CuttingProxy
-from tests.e2e.conftest import Server, free_port
+from tests.conftest import drop_postgres, fresh_postgres
+from tests.e2e.conftest import Server, free_port, kill_server, launch_server
 from tests.factories import spec
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest, server: Server,
+            tmp_path: Path) -> Iterator[Server]:
+    """The module's SQLite server (streams poll the database), or one on a fresh PostgreSQL
+    database (streams are notified)."""
+    if request.param == "sqlite":
+        yield server
+        return
+    url, name = fresh_postgres(request.getfixturevalue("postgres_template"))
+    on_postgres = launch_server(tmp_path, {**SERVER_ENV, "DROPNET_DATABASE_URL": url})
+    try:
+        yield on_postgres
+    finally:
+        kill_server(on_postgres)
+        drop_postgres(name)
+
+
 @pytest.fixture
-def proxy(server: Server) -> Iterator[CuttingProxy]:
-    cutting = CuttingProxy(urlsplit(server.url).port or 80)
+def proxy(backend: Server) -> Iterator[CuttingProxy]:
+    cutting = CuttingProxy(urlsplit(backend.url).port or 80)
     yield cutting
     cutting.close()
 
@@ -48,13 +67,14 @@ def test_follow_yields_the_job_from_queued_to_end(client: Client) -> None:
     assert list(client.follow(job.id, last_event_id=end.id)) == []
 
 
-def test_every_point_arrives_once_across_cut_connections(client: Client,
+def test_every_point_arrives_once_across_cut_connections(backend: Server,
                                                          proxy: CuttingProxy) -> None:
-    job = client.submit(spec(iterations=6000, eval_every=500))
     steps: Counter[tuple[str, int]] = Counter()
     cuts_while_running = 0
     metrics_events = 0
-    with Client(proxy.url, api_key=KEY, reconnect_seconds=0.05) as through_proxy:
+    with Client(backend.url, api_key=KEY) as client, \
+            Client(proxy.url, api_key=KEY, reconnect_seconds=0.05) as through_proxy:
+        job = client.submit(spec(iterations=6000, eval_every=500))
         for event in through_proxy.follow(job.id):
             if isinstance(event, MetricsEvent):
                 steps.update((p.key, p.step) for p in event.points)
@@ -63,16 +83,15 @@ def test_every_point_arrives_once_across_cut_connections(client: Client,
                     cuts_while_running += client.get(job.id).status == "running"
                     proxy.cut()  # mid-stream: the client reconnects with Last-Event-ID
             last = event
+        histories = {key: [p.step for p in client.history(job.id, key).points]
+                     for key in ("batch_loss", "test_accuracy", "train_loss")}
     assert isinstance(last, EndEvent) and last.status == "succeeded"
     assert proxy.accepted >= 4, proxy.accepted  # the first connection and three resumptions
     assert cuts_while_running >= 1  # at least one cut landed while the job trained
     assert [n for n in steps.values() if n != 1] == []  # no duplicate
-    history = client.history(job.id, "batch_loss")
-    assert sorted(s for k, s in steps if k == "batch_loss") == [p.step for p in history.points]
-    assert len(history.points) == 6000  # no gap
-    for key in ("test_accuracy", "train_loss"):
-        assert sorted(s for k, s in steps if k == key) == [
-            p.step for p in client.history(job.id, key).points]
+    assert len(histories["batch_loss"]) == 6000  # no gap
+    for key, stored in histories.items():
+        assert sorted(s for k, s in steps if k == key) == stored, key
 
 
 def test_follow_errors_before_the_stream_are_dropnet_errors(server: Server,
