@@ -4,6 +4,7 @@ every metric point exactly once across dropped connections, resumed with Last-Ev
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -140,3 +141,17 @@ def test_follow_gives_up_after_max_reconnects_without_an_event() -> None:
         next(nowhere.follow("0" * 32))
     assert lost.value.code == "stream_lost" and lost.value.status is None
     assert "gave up after 2 reconnections" in lost.value.message
+
+
+def test_since_now_skips_the_backlog(client: Client) -> None:
+    job = client.submit(spec(iterations=200_000, eval_every=10_000))
+    while (running := client.get(job.id)).progress.iteration < 500:
+        assert not running.finished, running
+        time.sleep(0.05)
+    try:
+        stream = client.follow(job.id, since_now=True)
+        first = next(e for e in stream if isinstance(e, MetricsEvent) and e.points)
+        assert min(p.step for p in first.points) > 500  # not from the first step
+    finally:
+        client.cancel(job.id)
+    assert client.wait(job.id, timeout=60, poll_seconds=0.1).status == "cancelled"
