@@ -120,7 +120,11 @@ def test_every_operation_survives_schemathesis(fuzzed: tuple[RequestCounter, dic
     load_all_checks()
     checks = CHECKS.get_all()
     schema = schemathesis.openapi.from_asgi("/openapi.json", counter, config=CONFIG)
-    operations = [result.ok() for result in schema.get_all_operations()]
+    # The event streams are left out: a stream of a job or sweep that has not ended never
+    # ends, so a generated request on the queued job or the sweep would wait forever (their
+    # errors, ids and payloads are tested in tests/events/).
+    operations = [result.ok() for result in schema.get_all_operations()
+                  if not result.ok().path.endswith("/events")]
     labels = {operation.label for operation in operations}
     assert {"POST /v1/jobs", "GET /v1/jobs/{job_id}/metrics/{key}", "POST /v1/datasets",
             "POST /v1/jobs/{job_id}/predict", "DELETE /v1/datasets/{dataset_id}"} <= labels
