@@ -1,4 +1,5 @@
-"""The `dropnet` command: serve, worker, migrate, keys."""
+"""The `dropnet` command: serve, worker, migrate, keys (server commands); submit, jobs, logs,
+predict (client commands, in service.client.cli)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from .client.cli import add_commands as add_client_commands
 from .config import Settings
 
 
@@ -127,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     key_commands.add_parser("list", help="list keys (ids, owners, prefixes)")
     p.set_defaults(func=keys)
 
+    add_client_commands(commands)
     args = parser.parse_args(argv)
     args.func(args)
 

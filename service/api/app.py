@@ -23,6 +23,7 @@ from .body_limit import BodySizeLimit
 from .deps import AppState, authorize
 from .fast_predict import FastPredict
 from .json_body import StrictJSONBody
+from .operation_ids import operation_id
 from .request_metrics import RequestMetrics
 from .routes import datasets, events, health, jobs, metrics, operations, predictions, sweeps
 
@@ -78,7 +79,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
             blas.restore_original_limits()
 
     app = FastAPI(title="dropnet", version=__version__, description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, generate_unique_id_function=operation_id)
     app.state.dropnet = state
     errors.install(app)
     # Outermost last: the size limit applies while the strict JSON check reads the body, and

@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from service.client import Client
+
 DROPNET = str(Path(sys.executable).parent / "dropnet")
 
 
@@ -26,13 +28,15 @@ def free_port() -> int:
 
 
 class Server:
-    """A running `dropnet serve` subprocess and an HTTP client for it."""
+    """A running `dropnet serve` subprocess, a raw HTTP client for it (`client`) and the
+    dropnet client (`api`)."""
 
     def __init__(self, process: subprocess.Popen, port: int, log: Path) -> None:
         self.process = process
         self.url = f"http://127.0.0.1:{port}"
         self.log = log
         self.client = httpx.Client(base_url=self.url, timeout=30)
+        self.api = Client(self.url, timeout=30)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -66,8 +70,12 @@ class Server:
                              f"{self.log.read_text()[-4000:]}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
-        self.client.close()
+        self.close_clients()
         return terminate(self.process, sig, timeout)
+
+    def close_clients(self) -> None:
+        self.client.close()
+        self.api.close()
 
 
 def terminate(process: subprocess.Popen, sig: int, timeout: float) -> int:
@@ -146,6 +154,27 @@ def scale_env(postgres_template: str) -> Iterator[dict[str, str]]:
     drop_postgres(name)
 
 
+def launch_server(directory: Path, env: dict[str, str] | None = None,
+                  args: list[str] | None = None, ready: bool = True) -> Server:
+    """`dropnet serve` on a free port with its SQLite database and log in `directory`."""
+    port = free_port()
+    log = directory / f"serve-{port}.log"
+    full_env = {"DROPNET_DATABASE_URL": f"sqlite:///{directory / 'dropnet.db'}",
+                "DROPNET_PORT": str(port), "DROPNET_HOST": "127.0.0.1", **(env or {})}
+    server = Server(start(["serve", *(args or [])], full_env, log), port, log)
+    if ready:
+        server.wait_ready()
+    return server
+
+
+def kill_server(server: Server) -> None:
+    """Kill the whole process group: no worker outlives its test."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.process.pid, signal.SIGKILL)
+    server.process.wait()
+    server.close_clients()
+
+
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """serve(env={...}, args=[...]) starts `dropnet serve` on a free port and waits for it."""
@@ -153,20 +182,12 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
 
     def launch(env: dict[str, str] | None = None, args: list[str] | None = None,
                ready: bool = True) -> Server:
-        port = free_port()
-        log = tmp_path / f"serve-{port}.log"
-        full_env = {"DROPNET_DATABASE_URL": f"sqlite:///{tmp_path / 'dropnet.db'}",
-                    "DROPNET_PORT": str(port), "DROPNET_HOST": "127.0.0.1",
-                    **(env or {})}
-        server = Server(start(["serve", *(args or [])], full_env, log), port, log)
-        servers.append(server)
+        # Appended before it is ready: a server that never gets ready is still killed.
+        servers.append(server := launch_server(tmp_path, env, args, ready=False))
         if ready:
             server.wait_ready()
         return server
 
     yield launch
-    for server in servers:  # the whole process group: no worker outlives its test
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.process.pid, signal.SIGKILL)
-        server.process.wait()
-        server.client.close()
+    for server in servers:
+        kill_server(server)

@@ -20,36 +20,26 @@ DIGITS_JOB = {
 
 def test_submit_train_watch_predict_over_http(serve):
     server = serve(env={"DROPNET_WORKERS": "2"})
-    ready = server.client.get("/readyz").json()
-    assert ready["checks"]["workers"]["workers_alive"] == 2
-    assert ready["checks"]["migrations"]["ok"] is True
+    ready = server.api.health()
+    assert ready.checks["workers"]["workers_alive"] == 2
+    assert ready.checks["migrations"]["ok"] is True
 
-    created = server.client.post("/v1/jobs", json=DIGITS_JOB)
-    assert created.status_code == 201, created.text
-    job = server.wait_job(created.json()["id"])
-    assert job["status"] == "succeeded", job["error"]
-    assert job["worker"]["pid"] in ready["checks"]["workers"]["pids"]
+    submitted = server.api.submit(DIGITS_JOB)
+    job = server.api.wait(submitted.id, timeout=300)
+    assert job.status == "succeeded", job.error
+    assert job.worker is not None and job.worker.pid in ready.checks["workers"]["pids"]
 
-    points, cursor = [], None
-    while True:
-        page = server.client.get(f"/v1/jobs/{job['id']}/metrics/batch_loss",
-                                 params={"limit": 400, **({"cursor": cursor} if cursor else {})})
-        body = page.json()
-        points += body["points"]
-        cursor = body["next_cursor"]
-        if cursor is None:
-            break
-    assert [p["step"] for p in points] == list(range(1, 1501))  # no gaps, no duplicates
+    # The client follows the history's cursors, 400 points a page.
+    points = server.api.history(job.id, "batch_loss", page_size=400).points
+    assert [p.step for p in points] == list(range(1, 1501))  # no gaps, no duplicates
 
     digits = load_builtin("digits")  # the same split the job trained on: held-out rows
-    response = server.client.post(f"/v1/jobs/{job['id']}/predict",
-                                  json={"inputs": digits.x_test.tolist()})
-    predictions = np.array(response.json()["predictions"])
+    predictions = np.array(server.api.predict(job.id, digits.x_test).predictions)
     accuracy = float((predictions == digits.y_test).mean())
     assert accuracy >= 0.95, accuracy
-    assert job["metrics"]["test_accuracy"] == accuracy
+    assert job.metrics["test_accuracy"] == accuracy
 
-    exposition = server.client.get("/metrics").text  # summed over the worker processes
+    exposition = server.api.prometheus_metrics()  # summed over the worker processes
     values = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
               for line in exposition.splitlines() if line and not line.startswith("#")}
     assert values['dropnet_jobs{status="succeeded"}'] == 1.0
@@ -59,6 +49,5 @@ def test_submit_train_watch_predict_over_http(serve):
     assert any(key.startswith("dropnet_http_request_duration_seconds_count{")
                and 'route="/v1/jobs"' in key for key in values)
 
-    model = server.client.get(f"/v1/jobs/{job['id']}/model")
-    assert model.status_code == 200 and model.content[:2] == b"PK"
+    assert server.api.download_model(job.id)[:2] == b"PK"
     assert server.stop() == 0

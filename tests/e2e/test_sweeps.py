@@ -4,39 +4,33 @@
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import itertools
 import time
-from typing import Any
 
+from tests.e2e.conftest import Server
 from tests.factories import DIGITS_SPEC
 
 
-def run_held_sweep(server: Any, timeout: float = 120.0) -> None:
+def run_held_sweep(server: Server, timeout: float = 120.0) -> None:
     """A 3-run sweep with max_concurrent 1: never 2 running, all 3 succeed, attempts in turn."""
     base = copy.deepcopy(DIGITS_SPEC)
     base["training"].update(iterations=150, eval_every=50)
-    created = server.client.post("/v1/sweeps", json={
-        "name": "held", "base": base, "max_concurrent": 1,
-        "parameters": {"training.seed": [1, 2, 3]}})
-    assert created.status_code == 201, created.text
-    sweep_id = created.json()["id"]
+    sweep = server.api.sweep({"name": "held", "base": base, "max_concurrent": 1,
+                              "parameters": {"training.seed": [1, 2, 3]}})
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        sweep = server.client.get(f"/v1/sweeps/{sweep_id}").json()
-        assert sweep["counts"].get("running", 0) <= 1, sweep["counts"]
-        if sweep["status"] not in ("queued", "running"):
+        sweep = server.api.get_sweep(sweep.id)
+        assert sweep.counts.get("running", 0) <= 1, sweep.counts
+        if sweep.status not in ("queued", "running"):
             break
         time.sleep(0.05)
-    assert sweep["counts"] == {"succeeded": 3}, server.log.read_text()[-3000:]
-    spans = []
-    for run in sweep["runs"]:
-        for attempt in server.client.get(f"/v1/jobs/{run['job_id']}/attempts").json()["data"]:
-            spans.append((dt.datetime.fromisoformat(attempt["started_at"]),
-                          dt.datetime.fromisoformat(attempt["ended_at"])))
-    spans.sort()
+    assert sweep.counts == {"succeeded": 3}, server.log.read_text()[-3000:]
+    assert sweep.runs is not None
+    spans = sorted((attempt.started_at, attempt.ended_at) for run in sweep.runs
+                   for attempt in server.api.attempts(run.job_id))
     for (_, end), (start, _) in itertools.pairwise(spans):
-        assert start >= end, spans  # one run at a time, even with two idle workers
+        # One run at a time, even with two idle workers.
+        assert end is not None and start >= end, spans
 
 
 def test_two_local_workers_never_run_more_than_max_concurrent_runs(serve) -> None:

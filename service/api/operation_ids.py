@@ -1,0 +1,22 @@
+"""Stable OpenAPI operationIds: `<tag>-<action>`, e.g. `jobs-submit`, `sweeps-runs-csv`.
+
+FastAPI's default (`submit_job_v1_jobs_post`) changes with the path and reads badly in
+generated clients. Here the action is the route function's name without the words that
+repeat its tag: `submit_job` tagged `jobs` is `jobs-submit`, `metric_history` tagged
+`metrics` is `metrics-history`.
+"""
+
+from __future__ import annotations
+
+from fastapi.routing import APIRoute
+
+
+def operation_id(route: APIRoute) -> str:
+    """`<tag>-<action>` for a route with one tag; refuses a route without exactly one."""
+    if len(route.tags) != 1:
+        raise ValueError(f"route {route.name} ({route.path}) needs exactly one tag to name its "
+                         f"operation; it has {route.tags!r}")
+    tag = str(route.tags[0])
+    repeats = {tag, tag.removesuffix("s")}
+    action = [word for word in route.name.split("_") if word not in repeats]
+    return "-".join([tag, *(action or [route.name])])
