@@ -13,6 +13,7 @@ from service.auth import Authenticator
 from service.config import Settings, get_settings
 from service.serving.cache import ModelCache
 from service.store.session import Database
+from service.webhooks.sender import DeliverySender
 from service.workers.executor import Executor, NoExecutor
 
 from . import errors
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
                      models=ModelCache(settings.model_cache_bytes,
                                        settings.model_cache_revalidate_seconds),
                      auth=Authenticator(db, settings))
+    sender = DeliverySender(db, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -63,9 +65,11 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
             log.warning("no API keys are configured: the service is open to anyone who can "
                         "reach it (set DROPNET_API_KEYS or run `dropnet keys create`)")
         executor.start()
+        sender.start()
         try:
             yield
         finally:
+            sender.stop()
             executor.stop()
 
     app = FastAPI(title="dropnet", version=__version__, description=DESCRIPTION,
