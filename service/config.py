@@ -135,7 +135,7 @@ class Settings(BaseSettings):
     @property
     def webhook_lease_seconds(self) -> float:
         """How long a sender holds a delivery: longer than any attempt may take."""
-        return 2 * self.webhook_timeout_seconds + 5.0
+        return 2 * self.webhook_timeout_seconds + 1.0
 
     @property
     def is_sqlite(self) -> bool:
