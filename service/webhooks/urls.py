@@ -75,10 +75,10 @@ def refusal(address: IPAddress) -> str | None:
         return refusal(address.ipv4_mapped)
     checks = (("a cloud metadata address", address in METADATA_ADDRESSES),
               ("a loopback address", address.is_loopback),
-              ("a link-local address", address.is_link_local),
-              ("a private address", address.is_private),
-              ("a multicast address", address.is_multicast),
               ("an unspecified address", address.is_unspecified),
+              ("a link-local address", address.is_link_local),
+              ("a multicast address", address.is_multicast),
+              ("a private address", address.is_private),
               ("a reserved address", address.is_reserved),
               ("a non-public address", not address.is_global))
     return next((reason for reason, refused in checks if refused), None)
