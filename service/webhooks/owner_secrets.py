@@ -22,6 +22,11 @@ def signing_secret(session: Session, owner: str, settings: Settings) -> str:
     return rotate(session, owner)
 
 
+def own_secret(session: Session, owner: str) -> str:
+    """The owner's own secret, created now if it has none (what `dropnet keys` prints)."""
+    return delivery_rows.secret_of(session, owner) or rotate(session, owner)
+
+
 def rotate(session: Session, owner: str) -> str:
     """Give the owner a new secret (the old one stops signing at once); returns it."""
     secret = generate_secret()
