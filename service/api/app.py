@@ -57,7 +57,6 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
                      models=ModelCache(settings.model_cache_bytes,
                                        settings.model_cache_revalidate_seconds),
                      auth=Authenticator(db, settings))
-    sender = DeliverySender(db, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -65,6 +64,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
             log.warning("no API keys are configured: the service is open to anyone who can "
                         "reach it (set DROPNET_API_KEYS or run `dropnet keys create`)")
         executor.start()
+        sender = DeliverySender(db, settings)  # one per lifespan: a thread starts only once
         sender.start()
         try:
             yield

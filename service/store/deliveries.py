@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from .base import utcnow
@@ -43,16 +43,25 @@ def create(session: Session, *, delivery_id: str, owner: str, job_id: str, event
     return delivery
 
 
-def claim_due(session: Session, *, lease_seconds: float, limit: int) -> list[DeliveryClaim]:
-    """Take up to `limit` pending deliveries that are due and not held by a live lease (a
-    sender that died leaves an expired one), oldest due first: each gets the next attempt
-    number, a new lease token and an attempt row."""
+def _due(session: Session) -> ColumnElement[bool]:
+    """Pending, due, and not held by a live lease (a sender that died leaves an expired one)."""
     now = database_clock(session)
-    due = (select(WebhookDelivery.id)
-           .where(WebhookDelivery.status == DeliveryStatus.PENDING,
-                  WebhookDelivery.next_attempt_at <= now,
-                  or_(WebhookDelivery.lease_expires_at.is_(None),
-                      WebhookDelivery.lease_expires_at < now))
+    return and_(WebhookDelivery.status == DeliveryStatus.PENDING,
+                WebhookDelivery.next_attempt_at <= now,
+                or_(WebhookDelivery.lease_expires_at.is_(None),
+                    WebhookDelivery.lease_expires_at < now))
+
+
+def any_due(session: Session) -> bool:
+    """Whether a delivery could be claimed now (a read, so an idle sender never takes
+    SQLite's write lock)."""
+    return session.scalar(select(WebhookDelivery.id).where(_due(session)).limit(1)) is not None
+
+
+def claim_due(session: Session, *, lease_seconds: float, limit: int) -> list[DeliveryClaim]:
+    """Take up to `limit` due deliveries, oldest due first: each gets the next attempt
+    number, a new lease token and an attempt row."""
+    due = (select(WebhookDelivery.id).where(_due(session))
            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
            .limit(limit).with_for_update(skip_locked=True))
     ids = list(session.scalars(due))

@@ -89,6 +89,9 @@ class DeliverySender:
         free = self.settings.webhook_concurrency - len(self._in_flight)
         if free <= 0:
             return 0
+        with self.db.read() as session:
+            if not delivery_rows.any_due(session):
+                return 0
         with self.db.write() as session:
             claims = delivery_rows.claim_due(
                 session, lease_seconds=self.settings.webhook_lease_seconds, limit=free)
