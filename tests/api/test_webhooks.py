@@ -125,3 +125,23 @@ def test_the_deliveries_route_shows_the_apps_sender_at_work(keyed: TestClient,
     for path in (f"/v1/jobs/{job_id}/deliveries", f"/v1/jobs/{'f' * 32}/deliveries"):
         response = keyed.get(path, headers=BOB)
         assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+def test_a_sweeps_runs_notify_as_its_base_asks(keyed: TestClient) -> None:
+    with Receiver([200]) as receiver:
+        sweep = keyed.post("/v1/sweeps", headers=ALICE, json={
+            "name": "notified", "base": with_notify(receiver.url, events=["cancelled"]),
+            "parameters": {"training.seed": [1, 2]}})
+        assert sweep.status_code == 201, sweep.text
+        assert keyed.post(f"/v1/sweeps/{sweep.json()['id']}/cancel",
+                          headers=ALICE).status_code == 202
+        requests = receiver.wait_for(2)
+    runs = keyed.get("/v1/jobs", params={"sweep_id": sweep.json()["id"]},
+                     headers=ALICE).json()["data"]
+    assert len(runs) == 2
+    webhook_ids = set()
+    for run in runs:
+        [delivery] = keyed.get(f"/v1/jobs/{run['id']}/deliveries", headers=ALICE).json()["data"]
+        assert delivery["event_type"] == "job.cancelled"
+        webhook_ids.add(delivery["webhook_id"])
+    assert {r.headers["webhook-id"] for r in requests} == webhook_ids
