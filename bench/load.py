@@ -89,6 +89,30 @@ async def run_clients(url: str, seconds: float, clients: int, model_job: str,
     return results
 
 
+def wait_until_ready(http: httpx.Client, log: Path, seconds: float) -> None:
+    """Polls GET /readyz until it answers 200; raises with the server's log after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if http.get("/readyz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server was not ready after {seconds:.0f} s:\n"
+                               + log.read_text()[-4000:])
+        time.sleep(0.1)
+
+
+def train_model_job(http: httpx.Client) -> str:
+    """Submits the small 500-iteration job the clients predict with; returns its id once it
+    has succeeded."""
+    model_job = http.post("/v1/jobs", json=small_job(0, 500)).json()["id"]
+    while http.get(f"/v1/jobs/{model_job}").json()["status"] != "succeeded":
+        time.sleep(0.1)
+    return model_job
+
+
 def client_main(url: str, seconds: float, clients: int, model_job: str, out: str) -> None:
     sample = json.loads(Path(out + ".sample").read_text())
     results = asyncio.run(run_clients(url, seconds, clients, model_job, sample))
@@ -127,19 +151,8 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         http = httpx.Client(base_url=url, timeout=60)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if http.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(log.read_text())
-                time.sleep(0.1)
-            model_job = http.post("/v1/jobs", json=small_job(0, 500)).json()["id"]
-            while http.get(f"/v1/jobs/{model_job}").json()["status"] != "succeeded":
-                time.sleep(0.1)
+            wait_until_ready(http, log, seconds=60)
+            model_job = train_model_job(http)
             before = {j["id"] for j in _all_jobs(http)}
             out = str(Path(tmp) / "results.json")
             Path(out + ".sample").write_text(json.dumps([0.5] * 64))

@@ -50,12 +50,12 @@ def serve(args: argparse.Namespace) -> None:
 
 def migrate(args: argparse.Namespace) -> None:
     from .logs import configure_logging
-    from .store.schema import upgrade
+    from .store.schema import printable_url, upgrade
 
     settings = _settings(args, ("database_url",))
     configure_logging(settings)
     upgrade(settings.database_url)
-    print(f"database at head: {settings.database_url}")
+    print(f"database at head: {printable_url(settings.database_url)}")
 
 
 def worker(args: argparse.Namespace) -> None:

@@ -125,6 +125,16 @@ def db(database_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
+def postgres_db(postgres_template: str) -> Iterator[Database]:
+    """A fresh PostgreSQL database at head (for tests about PostgreSQL itself)."""
+    url, name = fresh_postgres(postgres_template)
+    database = Database(url)
+    yield database
+    database.dispose()
+    drop_postgres(name)
+
+
+@pytest.fixture
 def settings(database_url: str) -> Settings:
     """Settings for in-process tests: no local worker processes, fast heartbeats."""
     return Settings(database_url=database_url, workers=0, heartbeat_seconds=0.2,

@@ -11,7 +11,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from service.store import jobs as job_rows
 from service.store.models import Job
+from service.store.session import Database
 
 DIGITS_SPEC: dict[str, Any] = {
     "name": "digits-mlp",
@@ -65,3 +67,17 @@ def dataset_npz(n_train: int = 30, n_test: int = 9, *, features: int = 4, classe
     buffer = io.BytesIO()
     (np.savez_compressed if compress else np.savez)(buffer, **arrays)
     return buffer.getvalue()
+
+
+TEST_WORKER = job_rows.WorkerIdentity(id="w1", host="host-a", pid=101)
+
+
+def claimed_job(db: Database, lease_seconds: float = 30.0,
+                worker: job_rows.WorkerIdentity = TEST_WORKER) -> job_rows.Claim:
+    """A new queued job, claimed by `worker` with a lease of `lease_seconds`."""
+    with db.write() as session:
+        add_queued_job(session)
+    with db.write() as session:
+        claim = job_rows.claim(session, worker, lease_seconds=lease_seconds)
+    assert claim is not None
+    return claim

@@ -5,6 +5,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect, select
 
@@ -27,6 +28,21 @@ def test_migrate_creates_the_schema(tmp_path):
     assert "database at head" in dropnet("migrate", "--database-url", url)
     assert {"jobs", "metric_points", "api_keys"} <= set(inspect(create_engine(url))
                                                         .get_table_names())
+
+
+@pytest.mark.postgres
+def test_migrate_does_not_print_the_database_password(postgres_template):
+    from tests.conftest import drop_postgres, fresh_postgres
+
+    url, name = fresh_postgres(postgres_template)
+    try:
+        with_password = url.replace("postgres@", "postgres:s3cret-pw@", 1)
+        assert with_password != url  # trust auth accepts any password
+        printed = dropnet("migrate", "--database-url", with_password)
+    finally:
+        drop_postgres(name)
+    assert "database at head: postgresql" in printed and "***@" in printed
+    assert "s3cret-pw" not in printed
 
 
 def test_keys_create_list_and_revoke(tmp_path, monkeypatch):

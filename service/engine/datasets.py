@@ -1,7 +1,8 @@
 """Built-in datasets the service offers by name, and the train/test split it applies to all data.
 
     digits   8x8 handwritten digits, 1,797 samples, 10 classes (UCI, via scikit-learn), pixels
-             scaled to [0, 1]: (N, 64) flat or (N, 1, 8, 8) as images
+             scaled to [0, 1]: (N, 64) flat or (N, 1, 8, 8) as images; optionally a smaller
+             training set (`train_size`) with a share of its labels flipped (`label_noise`)
     spirals  n_classes interleaved spiral arms in 2-D
     blobs    n_classes isotropic Gaussian clusters in n_features dimensions
     xor      2-D points in [-1, 1]^2, class 1 where x * y < 0 (the signs differ), else class 0
@@ -36,6 +37,7 @@ _DIGITS_COUNT = 1797
 _DIGITS_MAX_PIXEL = 16
 _SPIRAL_TURNS = 1.25
 _BLOB_CENTER_BOX = 10.0
+_TRAINING_SET_STREAM = 1  # the second seed word of the training-set draws, apart from the split
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -97,11 +99,12 @@ class Split(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class _Param:
-    """One parameter of a built-in dataset: an integer or a number within [minimum, maximum]."""
+    """One parameter of a built-in dataset: an integer or a number within [minimum, maximum].
+    A parameter whose default is None is optional: None (the default) means "not applied"."""
 
     name: str
     type: str  # "integer" or "number", as in JSON Schema
-    default: int | float
+    default: int | float | None
     minimum: int | float
     maximum: int | float
     description: str
@@ -109,7 +112,14 @@ class _Param:
     def describe(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def check(self, value: Any) -> int | float:
+    def check(self, value: Any) -> int | float | None:
+        """`value` within the bounds, or None for an optional parameter given as None."""
+        if value is None and self.default is None:
+            return None
+        return self.check_number(value)
+
+    def check_number(self, value: Any) -> int | float:
+        """`value` within the bounds; SpecError naming this parameter otherwise."""
         if isinstance(value, np.integer | np.floating):
             value = value.item()
         if self.type == "integer":
@@ -131,14 +141,25 @@ _TEST_FRACTION = _Param(
 )
 _SPLIT_SEED = _Param("split_seed", "integer", 0, 0, MAX_SEED, "Seed of the train/test split.")
 
+_TRAIN_SIZE = _Param(
+    "train_size", "integer", None, 10, _DIGITS_COUNT,
+    "Training rows kept, drawn with split_seed from those the split leaves (null: all).")
+_LABEL_NOISE = _Param(
+    "label_noise", "number", 0.0, 0.0, 1.0,
+    "Share of the kept training labels changed to another class drawn uniformly, with "
+    "split_seed; test labels stay clean.")
+_TRAINING_SET_PARAMS = frozenset({_TRAIN_SIZE.name, _LABEL_NOISE.name})
+"""Parameters applied after the split, to the training set only, not by the generator."""
+
 SPLIT_PARAMETERS: list[dict[str, Any]] = [_TEST_FRACTION.describe(), _SPLIT_SEED.describe()]
 """The parameters of the stratified train/test split `load_builtin` applies to every dataset."""
 
 _SPECS: dict[str, tuple[str, tuple[_Param, ...]]] = {
     "digits": (
         "8x8 images of handwritten digits 0-9 (1,797 samples, 10 classes, UCI via "
-        "scikit-learn), pixels scaled to [0, 1]; flat (64,) or as (1, 8, 8) images.",
-        (),
+        "scikit-learn), pixels scaled to [0, 1]; flat (64,) or as (1, 8, 8) images. "
+        "`train_size` and `label_noise` make a small training set with noisy labels.",
+        (_TRAIN_SIZE, _LABEL_NOISE),
     ),
     "spirals": (
         "n_classes interleaved spiral arms in 2-D (radius up to 1), with Gaussian noise of "
@@ -224,14 +245,19 @@ def load_builtin(
             received=name,
         )
     fraction = _check_fraction(test_fraction)
-    seed = int(_SPLIT_SEED.check(split_seed))
+    seed = int(_SPLIT_SEED.check_number(split_seed))
     if not isinstance(flat, bool | np.bool_):
         raise SpecError("invalid value", field="flat", expected="a boolean", received=flat)
     target = _float_dtype(dtype)
     values = _check_params(name, params)
 
-    x, y, n_classes = _GENERATORS[name](**values)
+    x, y, n_classes = _GENERATORS[name](
+        **{key: value for key, value in values.items() if key not in _TRAINING_SET_PARAMS})
     split = train_test_split(x, y, test_fraction=fraction, seed=seed)
+    train_size, label_noise = values.get(_TRAIN_SIZE.name), values.get(_LABEL_NOISE.name)
+    if train_size is not None or label_noise:
+        split = noisy_subset(split, n_classes, train_size=train_size,
+                             label_noise=float(label_noise or 0.0), seed=seed)
     x_train, x_test = split.x_train, split.x_test
     if name == "digits" and not flat:
         x_train = x_train.reshape(-1, 1, 8, 8)
@@ -283,6 +309,41 @@ def train_test_split(
     train_index = rng.permutation(train_index)
     test_index = rng.permutation(test_index)
     return Split(x[train_index], y[train_index], x[test_index], y[test_index])
+
+
+def kept_training_rows(n_train: int, train_size: int | float | None) -> int:
+    """How many of the split's `n_train` training rows `train_size` keeps (None: all of them).
+    Raises SpecError (field train_size) when it asks for more rows than the split leaves."""
+    if train_size is None:
+        return n_train
+    if train_size > n_train:
+        raise SpecError(
+            "more training rows than the split leaves",
+            field=_TRAIN_SIZE.name,
+            expected=f"an integer in [{_TRAIN_SIZE.minimum}, {n_train}] (the training rows "
+            "left by test_fraction), or null for all of them",
+            received=train_size,
+        )
+    return int(train_size)
+
+
+def noisy_subset(split: Split, n_classes: int, *, train_size: int | float | None,
+                 label_noise: float, seed: int) -> Split:
+    """The split with its training set cut to `train_size` rows (drawn without replacement)
+    and round(label_noise * rows) of those rows' labels changed, each to one of the other
+    n_classes - 1 classes drawn uniformly. The test set is returned untouched.
+
+    Draws come from a generator of its own, seeded by `seed` (the split's seed), so the same
+    arguments give bit-identical arrays and the split itself is the one without these options.
+    """
+    rows = kept_training_rows(len(split.y_train), train_size)
+    rng = np.random.default_rng([seed, _TRAINING_SET_STREAM])
+    kept = np.sort(rng.choice(len(split.y_train), size=rows, replace=False))
+    x_train, y_train = split.x_train[kept], split.y_train[kept].copy()
+    flipped = rng.choice(rows, size=math.floor(rows * label_noise + 0.5), replace=False)
+    y_train[flipped] = (y_train[flipped] + rng.integers(1, n_classes, size=len(flipped))
+                        ) % n_classes
+    return Split(x_train, y_train, split.x_test, split.y_test)
 
 
 def _stratified_indices(
@@ -383,7 +444,7 @@ _GENERATORS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray, int]]] = {
 }
 
 
-def _check_params(name: str, params: dict[str, Any]) -> dict[str, int | float]:
+def _check_params(name: str, params: dict[str, Any]) -> dict[str, int | float | None]:
     """`params` checked against dataset `name`'s parameters, defaults filled in."""
     specs = {param.name: param for param in _SPECS[name][1]}
     for key in params:
@@ -396,19 +457,19 @@ def _check_params(name: str, params: dict[str, Any]) -> dict[str, int | float]:
                 received=params[key],
             )
     values = {key: spec.check(params.get(key, spec.default)) for key, spec in specs.items()}
-    if "n_classes" in values and values["n_samples"] < 2 * values["n_classes"]:
+    n_samples, n_classes = values.get("n_samples"), values.get("n_classes")
+    if n_samples is not None and n_classes is not None and n_samples < 2 * n_classes:
         raise SpecError(
             "too few samples for the classes",
             field="n_samples",
-            expected=f"an integer in [{2 * values['n_classes']}, {MAX_SAMPLES}] "
-            f"(at least 2 per class)",
-            received=values["n_samples"],
+            expected=f"an integer in [{2 * n_classes}, {MAX_SAMPLES}] (at least 2 per class)",
+            received=n_samples,
         )
     return values
 
 
 def _check_fraction(value: Any) -> float:
-    return float(_TEST_FRACTION.check(value))
+    return float(_TEST_FRACTION.check_number(value))
 
 
 def _float_dtype(dtype: Any) -> np.dtype:

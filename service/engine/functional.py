@@ -218,6 +218,24 @@ def image_to_cols(image: np.ndarray, geo: ConvGeometry, out: np.ndarray) -> np.n
     return out
 
 
+def columns_of(image: np.ndarray, geo: ConvGeometry) -> np.ndarray | None:
+    """The (F, N*L) column-layout array that `image` (N, F, OH, OW) is a `cols_to_image` view
+    of, when it is a view of a whole C-contiguous array in exactly that layout; else None.
+
+    MaxPool2D.backward returns such views for a convolution's output (its input gradient laid
+    out like its input), so the convolution's backward can skip `image_to_cols`.
+    """
+    base = image.base
+    f = image.shape[1]
+    if (not isinstance(base, np.ndarray) or base.dtype != image.dtype
+            or base.size != f * geo.batch * geo.length or not base.flags.c_contiguous
+            or image.shape != (geo.batch, f, geo.out_height, geo.out_width)
+            or image.ctypes.data != base.ctypes.data):
+        return None
+    strides = tuple(s * image.itemsize for s in (geo.length, geo.batch * geo.length, geo.row, 1))
+    return base.reshape(f, -1) if image.strides == strides else None
+
+
 def zero_junk(z: np.ndarray, geo: ConvGeometry) -> np.ndarray:
     """Set the junk columns of z: (F, N*L) to zero (a no-op for layouts without junk)."""
     if geo.has_junk:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ from .layers import (
     ActivationLayer,
     DropoutBase,
     Layer,
+    MaxPool2D,
 )
 from .specs import call_with_spec
 
@@ -45,6 +47,13 @@ class Network:
         with_params = [i for i, layer in enumerate(self.layers) if layer.params]
         self._first_trainable = with_params[0] if with_params else len(self.layers)
         self.dropout_layers = [layer for layer in self.layers if isinstance(layer, DropoutBase)]
+        # Max-poolings that apply the derivative of the activation before them (see
+        # MaxPool2D): the layer before then takes its gradient as not `activated`.
+        self._folded_pools = {
+            i for i, (before, layer) in enumerate(itertools.pairwise(self.layers), start=1)
+            if isinstance(layer, MaxPool2D) and isinstance(before, ActivatedLayer)
+            and before.activation.name != "softmax"
+        }
         self.frozen = False
 
     # -- structure -------------------------------------------------------------------------
@@ -103,6 +112,13 @@ class Network:
                     continue
                 dx = self._final_logits_layer(layer).backward(grad, need_input_grad=need,
                                                               activated=False)
+            elif i in self._folded_pools:
+                pool, before = layer, self.layers[i - 1]
+                assert isinstance(pool, MaxPool2D) and isinstance(before, ActivatedLayer)
+                dx = pool.backward(grad, need_input_grad=need, activation=before.activation)
+            elif i + 1 in self._folded_pools:
+                assert isinstance(layer, ActivatedLayer)
+                dx = layer.backward(grad, need_input_grad=need, activated=False)
             else:
                 dx = layer.backward(grad, need_input_grad=need)
             if dx is None:

@@ -9,7 +9,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from service.datasets.storage import unpack_arrays
-from service.engine.datasets import BUILTIN_DATASETS, Dataset, load_builtin
+from service.engine.datasets import BUILTIN_DATASETS, Dataset, kept_training_rows, load_builtin
 from service.engine.errors import SpecError
 from service.errors import ErrorDetail, InvalidSpec, spec_detail
 from service.store import datasets as dataset_rows
@@ -53,10 +53,11 @@ def facts(session: Session, data: DataSpec, *, owner: str | None) -> DataFacts:
     else:
         shapes = [info["input_shape"]]
     n_test = round(n_samples * data.test_fraction)
-    return DataFacts(shapes, n_samples - n_test, n_test, n_classes)
+    n_train = kept_training_rows(n_samples - n_test, params.get("train_size"))
+    return DataFacts(shapes, n_train, n_test, n_classes)
 
 
-def builtin_params(data: DataSpec) -> dict[str, int | float]:
+def builtin_params(data: DataSpec) -> dict[str, int | float | None]:
     """The generator parameters of a built-in data spec (everything but name and split)."""
     return data.model_dump(exclude={"dataset", "test_fraction", "split_seed"})
 

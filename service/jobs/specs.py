@@ -265,9 +265,12 @@ class DataSplit(StrictModel):
 
 
 class DigitsData(DataSplit):
-    """The 8x8 handwritten digits: input_shape [64] (flat) or [1, 8, 8] (images)."""
+    """The 8x8 handwritten digits: input_shape [64] (flat) or [1, 8, 8] (images); optionally
+    fewer training rows (`train_size`) with a share of their labels flipped (`label_noise`)."""
 
     dataset: Literal["digits"]
+    train_size: int | None = _dataset_field("digits", "train_size")
+    label_noise: float = _dataset_field("digits", "label_noise")
 
 
 class SpiralsData(DataSplit):

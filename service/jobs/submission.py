@@ -8,7 +8,7 @@ import uuid
 from sqlalchemy.orm import Session
 
 from service.config import Settings
-from service.engine.datasets import BUILTIN_DATASETS
+from service.engine.datasets import BUILTIN_DATASETS, kept_training_rows
 from service.engine.errors import SpecError
 from service.engine.network import Network, build_network
 from service.engine.training import TrainingConfig
@@ -151,7 +151,8 @@ def _notify_problems(spec: JobSpec, settings: Settings) -> list[ErrorDetail]:
 
 def _builtin_data_problems(data: DataSpec) -> list[ErrorDetail]:
     """What the engine would refuse only when a worker loads the data: fewer than two samples
-    per class, or a test fraction that leaves the test set empty."""
+    per class, a test fraction that leaves the test set empty, or a train_size above the
+    training rows the split leaves."""
     if isinstance(data, UploadedData):
         return []  # an upload was split when it was stored
     params = job_data.builtin_params(data)
@@ -166,4 +167,9 @@ def _builtin_data_problems(data: DataSpec) -> list[ErrorDetail]:
         return [ErrorDetail("data.test_fraction", "the test set would be empty",
                             expected=f"at least {0.5 / n_samples:.3g} for {n_samples} samples",
                             received=data.test_fraction)]
+    n_train = n_samples - math.floor(n_samples * data.test_fraction + 0.5)
+    try:
+        kept_training_rows(n_train, params.get("train_size"))
+    except SpecError as error:
+        return [spec_detail(error, f"data.{error.field}")]
     return []

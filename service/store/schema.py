@@ -11,6 +11,12 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.engine import make_url
+
+
+def printable_url(database_url: str) -> str:
+    """`database_url` with its password replaced by ***, for logs and terminal output."""
+    return make_url(database_url).render_as_string(hide_password=True)
 
 
 def migrations_dir() -> Path:

@@ -20,17 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
-from service.jobs.runner import JobRunner
-from service.store import jobs as job_rows
 from tests.api.error_shape import assert_error
-from tests.api.shared_app import shared_client
-from tests.factories import DIGITS_SPEC, spec
+from tests.api.served_model import VALID_SAMPLE, Served, served_model
+from tests.factories import DIGITS_SPEC
 
 CORPUS = Path(__file__).parents[1] / "data" / "jsontestsuite" / "test_parsing"
 DOCUMENTS = sorted(path.name for path in CORPUS.iterdir())
-VALID_SAMPLE = {"inputs": [[0.25] * 64]}
 
 REFUSED_ON_PURPOSE = {
     "y_object_duplicated_key.json": "json_duplicate_key",  # RFC 8259: names SHOULD be unique
@@ -41,41 +37,11 @@ REFUSED_ON_PURPOSE = {
 JSON_TYPES = {"json_invalid", "json_duplicate_key", "json_number_out_of_range", "json_too_deep"}
 
 
-class Served:
-    """The module's client and a job whose trained model is in the cache (so the prediction
-    hot path answers below the router)."""
-
-    def __init__(self, client: TestClient, job_id: str) -> None:
-        self.client = client
-        self.job_id = job_id
-
-    @property
-    def predict_url(self) -> str:
-        return f"/v1/jobs/{self.job_id}/predict"
-
-    def model_lookups(self) -> int:
-        models = self.client.app.state.dropnet.models
-        return models.hits + models.misses
-
-
 @pytest.fixture(scope="module", params=["sqlite"])
 def served(request: pytest.FixtureRequest,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with shared_client(request, tmp_path_factory,
-                       model_cache_revalidate_seconds=3600.0) as client:
-        state = client.app.state.dropnet
-        job_id = client.post("/v1/jobs", json=spec(iterations=20)).json()["id"]
-        runner = JobRunner(state.db, state.settings,
-                           job_rows.WorkerIdentity(id="corpus", host="test", pid=1))
-        while runner.run() is not None:
-            pass
-        warm = client.post(f"/v1/jobs/{job_id}/predict", json=VALID_SAMPLE)
-        assert warm.status_code == 200, warm.text  # the model is cached from here on
-        yield Served(client, job_id)
-
-
-def post(client: TestClient, url: str, body: bytes) -> Any:
-    return client.post(url, content=body, headers={"content-type": "application/json"})
+    with served_model(request, tmp_path_factory) as served:
+        yield served
 
 
 def without_name(document: bytes) -> bytes:
@@ -116,7 +82,7 @@ def test_documents_that_are_not_json_are_422_on_every_route(served: Served, name
     for url, body in [("/v1/jobs", document), ("/v1/jobs", without_name(document)),
                       (served.predict_url, document),
                       (served.predict_url, b'{"inputs": ' + document + b"}")]:
-        response = post(served.client, url, body)
+        response = served.post_json(url, body)
         if body:
             assert_json_refused(response)
         else:  # n_structure_no_data: no body at all, which the route refuses as missing
@@ -131,18 +97,18 @@ def test_json_documents_are_judged_by_the_schema(served: Served, name: str) -> N
     document = (CORPUS / name).read_bytes()
     if name in REFUSED_ON_PURPOSE:
         for url in ("/v1/jobs", served.predict_url):
-            assert_json_refused(post(served.client, url, document), REFUSED_ON_PURPOSE[name])
+            assert_json_refused(served.post_json(url, document), REFUSED_ON_PURPOSE[name])
         return
     value = json.loads(document)
-    assert_schema_refused(post(served.client, "/v1/jobs", document), "invalid_spec")
-    named = post(served.client, "/v1/jobs", without_name(document))
+    assert_schema_refused(served.post_json("/v1/jobs", document), "invalid_spec")
+    named = served.post_json("/v1/jobs", without_name(document))
     if named.status_code == 201:
         assert named.json()["name"] == value
     else:
         assert_schema_refused(named, "invalid_spec", "name")
     for body, path in [(document, None), (b'{"inputs": ' + document + b"}", "inputs")]:
         before = served.model_lookups()
-        assert_schema_refused(post(served.client, served.predict_url, body), "invalid_input",
+        assert_schema_refused(served.post_json(served.predict_url, body), "invalid_input",
                               path)
         # The hot path looked the model up and left the body to the route, which refused it
         # by the schema (no second look) or by the model's input shape (a second look).
@@ -158,7 +124,7 @@ def test_documents_left_to_the_parser_are_4xx(served: Served, name: str) -> None
             ("/v1/jobs", without_name(document), "invalid_spec"),
             (served.predict_url, document, "invalid_input"),
             (served.predict_url, b'{"inputs": ' + document + b"}", "invalid_input")]:
-        response = post(served.client, url, body)
+        response = served.post_json(url, body)
         error = assert_error(response)
         assert response.status_code == 422, error
         assert error["code"] == "invalid_json" or error["code"] == schema_code, error

@@ -16,18 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.api.json_body import MAX_DEPTH, parse
-from service.jobs.runner import JobRunner
-from service.store import jobs as job_rows
 from tests.api.error_shape import assert_error
-from tests.api.shared_app import BACKENDS, shared_client
-from tests.factories import DIGITS_SPEC, spec
+from tests.api.served_model import VALID_SAMPLE, Served, served_model
+from tests.api.shared_app import BACKENDS
+from tests.factories import DIGITS_SPEC
 
-VALID_SAMPLE = {"inputs": [[0.25] * 64]}
 SLOT = "\x01slot\x01"
 """Stands for the fragment in a serialized body (json.dumps writes it as "\\u0001slot\\u0001")."""
 
@@ -112,31 +109,12 @@ SPEC_PATHS = ["name", "model.layers[1].rate", "model.input_shape[0]", "model.lay
 PREDICT_PATHS = ["inputs", "inputs[0]", "inputs[0][0]", "inputs[0][63]", "extra"]
 
 
-class Served:
-    def __init__(self, client: TestClient, job_id: str) -> None:
-        self.client = client
-        self.predict_url = f"/v1/jobs/{job_id}/predict"
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def served(request: pytest.FixtureRequest,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """An app with a trained job whose model is cached, so the prediction hot path answers."""
-    with shared_client(request, tmp_path_factory,
-                       model_cache_revalidate_seconds=3600.0) as client:
-        state = client.app.state.dropnet
-        job_id = client.post("/v1/jobs", json=spec(iterations=20)).json()["id"]
-        runner = JobRunner(state.db, state.settings,
-                           job_rows.WorkerIdentity(id="extremes", host="test", pid=1))
-        while runner.run() is not None:
-            pass
-        served = Served(client, job_id)
-        assert client.post(served.predict_url, json=VALID_SAMPLE).status_code == 200
+    with served_model(request, tmp_path_factory) as served:
         yield served
-
-
-def _send(client: TestClient, url: str, body: bytes) -> Any:
-    return client.post(url, content=body, headers={"content-type": "application/json"})
 
 
 def _check(response: Any, fragment: Fragment, path: str, schema_code: str) -> None:
@@ -159,7 +137,7 @@ def _check(response: Any, fragment: Fragment, path: str, schema_code: str) -> No
 def test_extreme_values_in_a_job_spec_are_4xx(served: Served, fragment: Fragment,
                                               path: str) -> None:
     body = _render(_put(DIGITS_SPEC, path), fragment)
-    _check(_send(served.client, "/v1/jobs", body), fragment, path, "invalid_spec")
+    _check(served.post_json("/v1/jobs", body), fragment, path, "invalid_spec")
 
 
 @EXAMPLES
@@ -167,7 +145,7 @@ def test_extreme_values_in_a_job_spec_are_4xx(served: Served, fragment: Fragment
 def test_extreme_values_in_a_prediction_are_4xx(served: Served, fragment: Fragment,
                                                 path: str) -> None:
     body = _render(_put(VALID_SAMPLE, path), fragment)
-    _check(_send(served.client, served.predict_url, body), fragment, path, "invalid_input")
+    _check(served.post_json(served.predict_url, body), fragment, path, "invalid_input")
 
 
 WIDE_ENCODINGS = ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"]
@@ -205,7 +183,7 @@ def test_bodies_spoilt_as_a_whole_are_422_invalid_json(served: Served,
                                                        spoilt: tuple[str, bytes]) -> None:
     how, body = spoilt
     for url in ("/v1/jobs", served.predict_url):
-        response = _send(served.client, url, body)
+        response = served.post_json(url, body)
         error = assert_error(response)
         assert response.status_code == 422 and error["code"] == "invalid_json", (how, error)
         expected = "json_duplicate_key" if how == "duplicate" else "json_invalid"
@@ -249,12 +227,12 @@ def test_a_float_of_400_digits_without_exponent_is_refused_on_both_routes(
     literal = b"1" * 400 + b".5"
     spec_body = _render(_put(DIGITS_SPEC, "training.optimizer.learning_rate"),
                         Fragment(literal, True))
-    error = assert_error(_send(served.client, "/v1/jobs", spec_body))
+    error = assert_error(served.post_json("/v1/jobs", spec_body))
     assert error["code"] == "invalid_json", error
     assert error["details"][0]["path"] == "training.optimizer.learning_rate", error
     assert error["details"][0]["type"] == "json_number_out_of_range", error
     predict_body = _render(_put(VALID_SAMPLE, "inputs[0][5]"), Fragment(literal, True))
-    response = _send(served.client, served.predict_url, predict_body)
+    response = served.post_json(served.predict_url, predict_body)
     error = assert_error(response)
     assert response.status_code == 422 and error["code"] == "invalid_input", error
     assert error["details"][0]["path"] == "inputs", error

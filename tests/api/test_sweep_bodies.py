@@ -59,7 +59,17 @@ MALFORMED: list[tuple[str, dict[str, Any], str]] = [
      "objective.metric"),
     ("field the job spec forbids", body(parameters={"training.bogus": [1]}),
      "parameters.training.bogus"),
+    ("train_size above the digits", body(parameters={"data.train_size": [150, 5000]}),
+     "parameters.data.train_size"),
+    ("train_size above the split", body(parameters={"data.train_size": [1500]}),
+     "parameters.data.train_size"),
+    ("label_noise above one", body(parameters={"data.label_noise": [0.2, 1.5]}),
+     "parameters.data.label_noise"),
 ]
+
+
+def test_at_least_15_distinct_malformed_bodies() -> None:
+    assert len({case for case, _, _ in MALFORMED}) == len(MALFORMED) >= 15
 
 
 @pytest.mark.parametrize(("case", "payload", "path"), MALFORMED, ids=[m[0] for m in MALFORMED])

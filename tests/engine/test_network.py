@@ -45,9 +45,25 @@ def test_same_seed_same_weights_other_seed_other_weights():
     assert not np.array_equal(a["layers.0.weight"], c["layers.0.weight"])
 
 
-def test_whole_network_gradient_through_fused_cross_entropy():
+def check_network_gradients(net, x, labels, *, training):
+    """The network's dx and parameter gradients through the fused cross-entropy match
+    central differences."""
     from service.engine.losses import CrossEntropy
 
+    loss = CrossEntropy()
+
+    def value() -> float:
+        return loss.value_and_grad(net.forward(x, training=training, logits=True), labels)[0]
+
+    _, grad = loss.value_and_grad(net.forward(x, training=training, logits=True), labels)
+    dx = net.backward(grad, logits=True, need_input_grad=True).copy()
+    grads = {k: v.copy() for k, v in net.grads().items()}
+    assert_close(dx, numerical_gradient(value, x))
+    for key, param in net.parameters().items():
+        assert_close(grads[key], numerical_gradient(value, param))
+
+
+def test_whole_network_gradient_through_fused_cross_entropy():
     layers = [
         {"type": "conv2d", "filters": 2, "kernel_size": 3, "padding": "same",
          "activation": "relu"},
@@ -59,18 +75,27 @@ def test_whole_network_gradient_through_fused_cross_entropy():
     net = build_network(layers, (1, 4, 4), seed=0, dtype="float64")
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 1, 4, 4))
-    y = np.array([0, 2])
-    loss = CrossEntropy()
+    check_network_gradients(net, x, np.array([0, 2]), training=False)
 
-    def value() -> float:
-        return loss.value_and_grad(net.forward(x, training=False, logits=True), y)[0]
 
-    _, grad = loss.value_and_grad(net.forward(x, training=False, logits=True), y)
-    dx = net.backward(grad, logits=True, need_input_grad=True).copy()
-    grads = {k: v.copy() for k, v in net.grads().items()}
-    assert_close(dx, numerical_gradient(value, x))
-    for key, param in net.parameters().items():
-        assert_close(grads[key], numerical_gradient(value, param))
+@pytest.mark.parametrize(("activation", "pool"), [
+    ("tanh", {"pool_size": 2}),
+    ("relu", {"pool_size": 3, "stride": 1}),
+    ("leaky_relu", {"pool_size": 2, "stride": (2, 1)}),
+])
+def test_gradient_through_a_pooling_that_folds_the_activation_derivative(activation, pool):
+    layers = [
+        {"type": "conv2d", "filters": 3, "kernel_size": 3, "activation": activation},
+        {"type": "maxpool2d", **pool},
+        {"type": "conv2d", "filters": 2, "kernel_size": 2, "activation": activation},
+        {"type": "maxpool2d", "pool_size": 2},
+        {"type": "flatten"},
+        {"type": "dense", "units": 3, "activation": "softmax"},
+    ]
+    net = build_network(layers, (2, 9, 8), seed=0, dtype="float64")
+    assert net._folded_pools == {1, 3}
+    x = np.random.default_rng(0).standard_normal((2, 2, 9, 8))
+    check_network_gradients(net, x, np.array([0, 2]), training=True)
 
 
 def test_logits_skip_a_separate_softmax_layer():

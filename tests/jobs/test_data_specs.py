@@ -26,9 +26,13 @@ def builtin_models() -> dict[str, type[BaseModel]]:
 
 
 def bounds(schema: dict[str, Any]) -> dict[str, Any]:
-    """A JSON Schema property as the engine's table describes a parameter."""
-    return {"type": schema["type"], "default": schema["default"],
-            "minimum": schema["minimum"], "maximum": schema["maximum"]}
+    """A JSON Schema property as the engine's table describes a parameter. An optional one
+    (default None) is anyOf its bounded type and null."""
+    [value] = [part for part in schema.get("anyOf", [schema]) if part["type"] != "null"]
+    if "anyOf" in schema:
+        assert schema["default"] is None, schema
+    return {"type": value["type"], "default": schema["default"],
+            "minimum": value["minimum"], "maximum": value["maximum"]}
 
 
 def described(param: dict[str, Any]) -> dict[str, Any]:

@@ -8,18 +8,7 @@ from sqlalchemy import update
 from service.jobs.lease import Lease, LeaseLost
 from service.store import jobs as job_rows
 from service.store.models import Job
-from tests.factories import add_queued_job
-
-WORKER = job_rows.WorkerIdentity(id="w1", host="host-a", pid=101)
-
-
-def claimed(db, lease_seconds: float = 5.0) -> job_rows.Claim:
-    with db.write() as session:
-        add_queued_job(session)
-    with db.write() as session:
-        claim = job_rows.claim(session, WORKER, lease_seconds=lease_seconds)
-    assert claim is not None
-    return claim
+from tests.factories import claimed_job
 
 
 def expiry(db, job_id: str):
@@ -28,7 +17,7 @@ def expiry(db, job_id: str):
 
 
 def test_renew_records_progress_and_a_cancel_request_that_stays(db):
-    claim = claimed(db)
+    claim = claimed_job(db)
     lease = Lease(db, claim, lease_seconds=5.0, interval=60.0)
     with db.write() as session:
         lease.renew(session, {"iteration": 7})
@@ -43,7 +32,7 @@ def test_renew_records_progress_and_a_cancel_request_that_stays(db):
 
 
 def test_renew_with_a_stale_token_writes_nothing_and_marks_the_lease_lost(db):
-    claim = claimed(db)
+    claim = claimed_job(db)
     lease = Lease(db, claim, lease_seconds=5.0, interval=60.0)
     with db.write() as session:  # another attempt took the job over
         session.execute(update(Job).where(Job.id == claim.job_id)
@@ -56,7 +45,7 @@ def test_renew_with_a_stale_token_writes_nothing_and_marks_the_lease_lost(db):
 
 
 def test_the_renewal_thread_extends_the_lease_until_the_block_ends(db):
-    claim = claimed(db, lease_seconds=5.0)
+    claim = claimed_job(db, lease_seconds=5.0)
     first = expiry(db, claim.job_id)
     with Lease(db, claim, lease_seconds=5.0, interval=0.05):
         deadline = time.monotonic() + 10
@@ -70,7 +59,7 @@ def test_the_renewal_thread_extends_the_lease_until_the_block_ends(db):
 
 
 def test_the_renewal_thread_notices_a_lost_lease_and_stops(db):
-    claim = claimed(db)
+    claim = claimed_job(db)
     with Lease(db, claim, lease_seconds=5.0, interval=0.05) as lease:
         with db.write() as session:
             session.execute(update(Job).where(Job.id == claim.job_id)

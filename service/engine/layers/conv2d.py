@@ -180,7 +180,10 @@ class Conv2D(WeightedLayer):
     ) -> np.ndarray | None:
         """dout: (batch, filters, OH, OW) -> dx: (batch, C, H, W); fills grads.
 
-        `activated=False` treats dout as the gradient of conv + b (fused softmax losses).
+        `activated=False` treats dout as the gradient of conv + b (fused softmax losses, or a
+        max-pooling that applied the activation's derivative). A dout already in this layer's
+        column layout (`functional.columns_of`: a max-pooling's input gradient for this
+        layer's output) is used in place; its junk columns must be zero, as a pooling's are.
         dx is a strided view of a layer buffer.
         """
         geo, cols, z, y = self._geo, self._cols, self._z, self._y
@@ -191,7 +194,9 @@ class Conv2D(WeightedLayer):
         # columns are never written.
         if not activated or self.activation.name != "softmax":
             # Elementwise derivatives run over whole contiguous buffers in the column layout.
-            dz = functional.image_to_cols(dout, geo, self._zeroed("dout", shape))
+            dz = functional.columns_of(dout, geo)
+            if dz is None:
+                dz = functional.image_to_cols(dout, geo, self._zeroed("dout", shape))
             if activated:
                 dz = self.activation.backward(dz, z, self._zeroed("dz", shape))
         else:  # softmax couples the channels: work on the image view

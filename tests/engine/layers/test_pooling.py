@@ -127,3 +127,50 @@ def test_backward_after_an_inference_forward_gathers_the_windows():
     trained = layer.backward(np.ones_like(y)).copy()
     layer.forward(x, training=False)
     np.testing.assert_array_equal(layer.backward(np.ones_like(y)), trained)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "leaky_relu"])
+@pytest.mark.parametrize("kwargs", [{}, {"pool_size": 3, "stride": 1}])
+def test_max_pool_backward_applies_the_activation_derivative_at_the_winners(activation, kwargs):
+    from service.engine.layers.activations import get_activation
+
+    act = get_activation(activation)
+    z = np.random.default_rng(3).standard_normal((2, 3, 7, 6))
+    x = act.forward(z, np.empty_like(z))
+    layer = build(MaxPool2D(**kwargs), (3, 7, 6))
+    y = layer.forward(x, training=True)
+    dout = np.random.default_rng(4).standard_normal(y.shape)
+    plain = layer.backward(dout).copy()
+    expected = act.backward(plain, x, np.empty_like(x))  # the unfused chain rule
+    folded = layer.backward(dout, activation=act)
+    np.testing.assert_allclose(folded, expected, rtol=0, atol=1e-15)
+
+
+def test_max_pool_input_gradient_keeps_a_convolution_output_layout():
+    from service.engine import functional
+    from service.engine.layers.conv2d import Conv2D
+
+    conv = build(Conv2D(4, 3, activation="relu"), (2, 8, 9))
+    x = np.random.default_rng(0).standard_normal((3, 2, 8, 9))
+    y = conv.forward(x, training=True)
+    pool = build(MaxPool2D(2), conv.output_shape)
+    pooled = pool.forward(y, training=True)
+    dy = pool.backward(np.random.default_rng(1).standard_normal(pooled.shape),
+                       activation=conv.activation)
+    geo = functional.ConvGeometry.of(x.shape, (3, 3), (1, 1))
+    assert functional.columns_of(dy, geo) is not None
+    in_place = conv.backward(dy, activated=False).copy()
+    grads = {k: v.copy() for k, v in conv.grads.items()}
+    copied = conv.backward(np.ascontiguousarray(dy), activated=False)
+    np.testing.assert_array_equal(in_place, copied)
+    for key, value in conv.grads.items():
+        np.testing.assert_array_equal(grads[key], value)
+
+
+def test_max_pool_of_a_reversed_view_routes_to_the_right_pixels():
+    layer = build(MaxPool2D(2), (1, 2, 4))
+    x = np.array([[[[1.0, 5.0, 2.0, 0.0], [3.0, 4.0, 9.0, 8.0]]]])
+    view = x[:, :, :, ::-1]  # negative strides: dx gets a C-contiguous layout
+    layer.forward(view, training=True)
+    dx = layer.backward(np.array([[[[2.0, 3.0]]]]))
+    np.testing.assert_array_equal(dx, [[[[0, 0, 3.0, 0], [0, 2.0, 0, 0]]]])
