@@ -72,6 +72,7 @@ def keys(args: argparse.Namespace) -> None:
     from .auth import generate_key, hash_key
     from .store import api_keys as key_rows
     from .store.session import Database
+    from .webhooks import owner_secrets
 
     settings = _settings(args, ("database_url",))
     db = Database(settings.database_url)
@@ -80,8 +81,16 @@ def keys(args: argparse.Namespace) -> None:
             key = generate_key()
             record = key_rows.create(session, key_id=uuid.uuid4().hex, owner=args.owner,
                                      key_hash=hash_key(key), prefix=key[:8])
+            secret = owner_secrets.own_secret(session, args.owner)
             print(f"id: {record.id}\nowner: {args.owner}\nkey: {key}\n"
-                  "(shown once: store it now; only its hash is kept)")
+                  "(shown once: store it now; only its hash is kept)\n"
+                  f"webhook secret: {secret}\n"
+                  f"(verifies this owner's webhooks; `dropnet keys secret --owner "
+                  f"{args.owner}` shows it again)")
+        elif args.keys_command == "secret":
+            secret = (owner_secrets.rotate(session, args.owner) if args.rotate
+                      else owner_secrets.own_secret(session, args.owner))
+            print(secret)
         elif args.keys_command == "revoke":
             revoked = key_rows.revoke(session, args.id)
             if revoked is None:
@@ -127,6 +136,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     revoke = key_commands.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("id")
     key_commands.add_parser("list", help="list keys (ids, owners, prefixes)")
+    secret = key_commands.add_parser(
+        "secret", help="print the secret that signs an owner's webhooks (created if none)")
+    secret.add_argument("--owner", required=True, help='the owner ("" on an open server)')
+    secret.add_argument("--rotate", action="store_true",
+                        help="replace it with a new one (the old one stops signing at once)")
     p.set_defaults(func=keys)
 
     add_client_commands(commands)

@@ -110,6 +110,30 @@ class Settings(BaseSettings):
         10_000, ge=1, description="Most metric points in one `metrics` event (a longer backlog "
                                   "goes out as several, cut between steps)")
 
+    # Webhooks
+    webhook_secret: str = Field("", description="Signing secret (whsec_ + base64) for owners "
+                                                "without their own (`dropnet keys secret`)")
+    webhook_allowed_hosts: str = Field(
+        "", description="Comma-separated hosts a webhook URL may name even though they resolve "
+                        "to loopback, private or other non-public addresses")
+    webhook_max_attempts: int = Field(8, ge=1, le=100,
+                                      description="Attempts per delivery before it fails")
+    webhook_backoff_seconds: float = Field(
+        10.0, gt=0, le=86400, description="Delay before the first retry; doubled each retry, "
+                                          "with jitter")
+    webhook_backoff_max_seconds: float = Field(3600.0, gt=0, le=7 * 86400,
+                                               description="Longest delay between retries")
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="Longest one delivery attempt may take, from connect "
+                                        "to the last byte of the answer")
+    webhook_max_response_bytes: int = Field(65536, ge=0, le=16 * MiB,
+                                            description="Most bytes read of a receiver's answer")
+    webhook_poll_seconds: float = Field(1.0, gt=0, le=60,
+                                        description="How often the sender looks for due "
+                                                    "deliveries")
+    webhook_concurrency: int = Field(4, ge=1, le=64,
+                                     description="Deliveries one API process sends at once")
+
     # Security and operations
     api_keys: str = Field("", description="Comma-separated API keys, as owner:key or key "
                                           "(empty: open service, unless keys are in the table)")
@@ -128,6 +152,19 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite", "postgresql")):
             raise ValueError("expected a sqlite:// or postgresql+psycopg:// URL")
         return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: str) -> str:
+        if value and not value.startswith("whsec_"):
+            raise ValueError("expected whsec_ followed by base64 (`dropnet keys secret` "
+                             "prints one), or empty")
+        return value
+
+    @property
+    def webhook_lease_seconds(self) -> float:
+        """How long a sender holds a delivery: longer than any attempt may take."""
+        return 2 * self.webhook_timeout_seconds + 1.0
 
     @property
     def is_sqlite(self) -> bool:

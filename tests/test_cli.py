@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -67,4 +68,31 @@ def test_keys_create_list_and_revoke(tmp_path, monkeypatch):
         dropnet("keys", "--database-url", url, "revoke", key_id)
         assert client.get("/v1/jobs", headers=auth).status_code == 401
     assert "revoked" in dropnet("keys", "--database-url", url, "list")
+    db.dispose()
+
+
+def test_keys_give_each_owner_a_webhook_secret_that_signs_its_deliveries(tmp_path):
+    from standardwebhooks import Webhook
+
+    from service.webhooks.outbox import message_id
+    from service.webhooks.owner_secrets import signing_secret
+    from service.webhooks.signatures import signed_headers
+
+    url = f"sqlite:///{tmp_path / 'keys.db'}"
+    dropnet("migrate", "--database-url", url)
+    created = dropnet("keys", "--database-url", url, "create", "--owner", "alice")
+    fields = dict(line.split(": ", 1) for line in created.splitlines() if ": " in line)
+    secret = fields["webhook secret"]
+    assert secret.startswith("whsec_")
+    assert dropnet("keys", "--database-url", url, "secret", "--owner", "alice").strip() == secret
+    db = Database(url)
+    with db.write() as session:  # the secret the sender signs alice's deliveries with
+        signer = signing_secret(session, "alice", Settings(database_url=url, _env_file=None))
+    body = b'{"type":"job.succeeded"}'
+    headers = signed_headers(signer, message_id("d1"), int(time.time()), body)
+    assert Webhook(secret).verify(body, headers) == {"type": "job.succeeded"}
+    rotated = dropnet("keys", "--database-url", url, "secret", "--owner", "alice",
+                      "--rotate").strip()
+    assert rotated.startswith("whsec_") and rotated != secret
+    assert dropnet("keys", "--database-url", url, "secret", "--owner", "alice").strip() == rotated
     db.dispose()

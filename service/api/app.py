@@ -16,6 +16,7 @@ from service.dashboard import pages as dashboard
 from service.events.hub import EventHub
 from service.serving.cache import ModelCache
 from service.store.session import Database
+from service.webhooks.sender import DeliverySender
 from service.workers.executor import Executor, NoExecutor
 
 from . import errors
@@ -71,10 +72,13 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
         # thread, 40-60 ms with two under load).
         blas = threadpool_limits(settings.serving_blas_threads)
         executor.start()
+        sender = DeliverySender(db, settings)  # one per lifespan: a thread starts only once
+        sender.start()
         try:
             yield
         finally:
             await state.events.close()
+            sender.stop()
             executor.stop()
             blas.restore_original_limits()
 

@@ -8,6 +8,7 @@ from service.errors import Conflict, NotFound
 from service.store import jobs as job_rows
 from service.store.models import Job
 from service.store.statuses import TERMINAL
+from service.webhooks import outbox
 
 
 def get_owned(session: Session, job_id: str, owner: str) -> Job:
@@ -24,6 +25,7 @@ def cancel(session: Session, job: Job) -> None:
         raise Conflict(f"job {job.id} already {job.status}; only queued or running jobs can be "
                        "cancelled")
     job_rows.request_cancel(session, job)
+    outbox.record_job_end(session, job)
 
 
 def delete(session: Session, job: Job) -> None:

@@ -29,6 +29,7 @@ from service.store.availability import Unavailable, unavailable
 from service.store.session import Database
 from service.store.statuses import AttemptOutcome, JobStatus
 from service.telemetry import JOBS_ENDED
+from service.webhooks import outbox
 
 from . import data as job_data
 from .lease import Lease, LeaseLost
@@ -190,6 +191,7 @@ class JobRunner:
                 if model is not None:
                     artifacts.add_model(session, claim.job_id, model)
                 artifacts.delete_checkpoint(session, claim.job_id)
+                outbox.record_job_ends(session, [claim.job_id])
         if not done:
             return RunResult(claim.job_id, RunOutcome.LEASE_LOST, iteration)
         JOBS_ENDED.labels(status).inc()

@@ -26,6 +26,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from service.engine.datasets import BUILTIN_DATASETS, MAX_SEED, SPLIT_PARAMETERS
 from service.interop import keras as keras_interop
+from service.webhooks import urls as webhook_urls
 
 MAX_DIM = 65_536
 MAX_KERNEL = 64
@@ -479,6 +480,42 @@ JobName = Annotated[str, StringConstraints(min_length=1, max_length=200),
                     AfterValidator(printable)]
 
 
+def webhook_url(url: str) -> str:
+    """An http(s) URL with a host (where it resolves to is checked at submission, with the
+    server's allowed hosts, and again at every delivery)."""
+    try:
+        webhook_urls.parse(url)
+    except webhook_urls.UnsafeURL as refused:
+        raise PydanticCustomError("webhook_url", "{reason}: expected {expected}",
+                                  {"reason": refused.reason,
+                                   "expected": refused.expected}) from None
+    return url
+
+
+NotifyEvent = Literal["succeeded", "failed", "cancelled"]
+NOTIFY_EVENTS: tuple[NotifyEvent, ...] = ("succeeded", "failed", "cancelled")
+
+
+class NotifySpec(StrictModel):
+    """Where to POST a signed webhook (Standard Webhooks) when the job ends in one of
+    `events`."""
+
+    url: Annotated[str, StringConstraints(min_length=1,
+                                          max_length=webhook_urls.MAX_URL_LENGTH),
+                   AfterValidator(webhook_url)]
+    events: Annotated[list[NotifyEvent], Field(min_length=1, max_length=3)] = Field(
+        default_factory=lambda: list(NOTIFY_EVENTS))
+
+    @model_validator(mode="after")
+    def _distinct_events(self) -> NotifySpec:
+        if len(set(self.events)) != len(self.events):
+            raise PydanticCustomError("duplicate_events",
+                                      "each event at most once: expected distinct values of "
+                                      "succeeded, failed, cancelled, received {events}",
+                                      {"events": self.events})
+        return self
+
+
 class JobSpec(StrictModel):
     """A training job: the network, the data and how to train."""
 
@@ -486,6 +523,8 @@ class JobSpec(StrictModel):
     model: ModelSpec
     data: DataSpec
     training: TrainingSpec
+    notify: NotifySpec | None = Field(
+        None, description="a webhook when the job ends (see the README's Webhooks section)")
 
     def engine_layers(self) -> list[dict[str, Any]]:
         return [layer.model_dump(exclude_none=True) for layer in self.model.layers]

@@ -15,6 +15,7 @@ from service.engine.training import TrainingConfig
 from service.errors import ErrorDetail, InvalidSpec, TooManyJobs, spec_detail
 from service.store import jobs as job_rows
 from service.store.models import Job
+from service.webhooks import urls as webhook_urls
 
 from . import data as job_data
 from .specs import DataSpec, JobSpec, UploadedData
@@ -50,6 +51,9 @@ def check(session: Session, spec: JobSpec, *, owner: str | None,
     problems = _limit_problems(spec, settings)
     if problems:
         raise InvalidSpec("the job spec exceeds this server's limits", problems)
+    problems = _notify_problems(spec, settings)
+    if problems:
+        raise InvalidSpec("the webhook URL is not allowed", problems)
     problems = _builtin_data_problems(spec.data)
     if problems:
         raise InvalidSpec("the data cannot be generated and split as asked", problems)
@@ -131,6 +135,18 @@ def _limit_problems(spec: JobSpec, settings: Settings) -> list[ErrorDetail]:
     return [ErrorDetail(path, "exceeds the server's limit", type="limit",
                         expected=f"at most {limit}", received=value)
             for path, value, limit in checks if value > limit]
+
+
+def _notify_problems(spec: JobSpec, settings: Settings) -> list[ErrorDetail]:
+    """A webhook URL must resolve to public addresses only (or name an allowed host)."""
+    if spec.notify is None:
+        return []
+    try:
+        webhook_urls.checked_addresses(webhook_urls.parse(spec.notify.url), settings)
+    except webhook_urls.UnsafeURL as refused:
+        return [ErrorDetail("notify.url", refused.reason, type="unsafe_url",
+                            expected=refused.expected, received=spec.notify.url)]
+    return []
 
 
 def _builtin_data_problems(data: DataSpec) -> list[ErrorDetail]:

@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, StrEnumColumn, UTCDateTime, utcnow
-from .statuses import AttemptOutcome, JobStatus
+from .statuses import AttemptOutcome, DeliveryStatus, JobStatus
 
 ID_LENGTH = 32
 OWNER_LENGTH = 64
@@ -262,4 +262,61 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[str | None] = mapped_column(Text)
     resource_location: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One webhook message (an outbox row), written in the transaction that ended its job.
+
+    `id` is the message id a receiver sees in `webhook-id` on every attempt. `body` is the
+    exact JSON sent (stored as text, so every attempt signs the same bytes). While a sender
+    holds it, `lease_expires_at` is set and `lease_token` fences that sender's result.
+    """
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), default="")
+    job_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[DeliveryStatus] = mapped_column(StrEnumColumn(DeliveryStatus, 16),
+                                                   default=DeliveryStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    lease_token: Mapped[int] = mapped_column(BigInteger, default=0)
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),)
+
+
+class WebhookDeliveryAttempt(Base):
+    """One try of a delivery: when, the answer's status code or the error, how long it took.
+    A try whose sender died keeps `ended_at` empty; the next sender tries again."""
+
+    __tablename__ = "webhook_delivery_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    lease_token: Mapped[int] = mapped_column(BigInteger)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+
+
+class WebhookSecret(Base):
+    """An owner's webhook signing secret (`whsec_` + base64), kept as is: signing needs it."""
+
+    __tablename__ = "webhook_secrets"
+
+    owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -31,3 +31,12 @@ class AttemptOutcome(StrEnum):
     CANCELLED = "cancelled"
     RELEASED = "released"
     LOST = "lost"
+
+
+class DeliveryStatus(StrEnum):
+    """A webhook delivery: pending (due at next_attempt_at, or being sent under a lease) ->
+    succeeded (a 2xx answer) | failed (every allowed attempt used)."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.errors import Conflict, ErrorDetail, InvalidSpec, NotFound, TooManyJobs, json_path
-from service.jobs import submission
+from service.jobs import lifecycle, submission
 from service.jobs.specs import JobSpec
 from service.store import jobs as job_rows
 from service.store import sweeps as sweep_rows
@@ -137,7 +137,7 @@ def cancel(session: Session, sweep: Sweep) -> int:
     if not pending:
         raise Conflict(f"sweep {sweep.id} has no queued or running run left to cancel")
     for job in pending:
-        job_rows.request_cancel(session, job)
+        lifecycle.cancel(session, job)
     return len(pending)
 
 

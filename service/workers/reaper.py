@@ -8,6 +8,7 @@ from collections.abc import Callable
 from service.config import Settings
 from service.store import jobs as job_rows
 from service.store.session import Database
+from service.webhooks import outbox
 
 from . import identity
 
@@ -21,6 +22,8 @@ def reap(db: Database, settings: Settings, notify: Callable[[str], None]
     """One pass: expired leases become queued (and `notify` rings for them) or failed."""
     with db.write() as session:
         changed = job_rows.reap_expired(session, max_attempts=settings.max_attempts)
+        outbox.record_job_ends(session, [job_id for job_id, status in changed
+                                         if status == job_rows.FAILED])
         identity.forget_silent(session, FORGET_WORKERS_AFTER_SECONDS)
     for job_id, status in changed:
         log.warning("job %s lost its worker: now %s", job_id, status, extra={"job_id": job_id})

@@ -30,6 +30,7 @@ ALICE, BOB = {"Authorization": "Bearer key-a"}, {"Authorization": "Bearer key-b"
 KNOWN_ID_ROUTES = {
     ("GET", "/v1/jobs/{job_id}"), ("DELETE", "/v1/jobs/{job_id}"),
     ("POST", "/v1/jobs/{job_id}/cancel"), ("GET", "/v1/jobs/{job_id}/attempts"),
+    ("GET", "/v1/jobs/{job_id}/deliveries"),
     ("GET", "/v1/jobs/{job_id}/model"), ("GET", "/v1/jobs/{job_id}/metrics"),
     ("GET", "/v1/jobs/{job_id}/metrics/{key}"), ("POST", "/v1/jobs/{job_id}/predict"),
     ("GET", "/v1/datasets/{dataset_id}"), ("DELETE", "/v1/datasets/{dataset_id}"),

@@ -1,4 +1,5 @@
-"""/v1/jobs: submit, list, read, cancel, delete, attempts, model download."""
+"""/v1/jobs: submit, list, read, cancel, delete, attempts, webhook deliveries, model
+download."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ from service.jobs.specs import JobSpec
 from service.store import artifacts
 from service.store import jobs as job_rows
 from service.store.models import Job
+from service.webhooks import deliveries as webhook_deliveries
 
 from .. import cursors
 from ..deps import Owner, ReadSession, SettingsDep, StateDep, WriteSession
 from ..errors import SpecBodyRoute
 from ..replay import replayed
+from ..schemas.deliveries import DeliveriesPublic, DeliveryPublic
 from ..schemas.errors import responses
 from ..schemas.jobs import AttemptPublic, AttemptsPublic, JobPublic, JobsPublic, JobStatus
 
@@ -105,6 +108,15 @@ def list_attempts(job_id: str, session: ReadSession, owner: Owner) -> AttemptsPu
     lifecycle.get_owned(session, job_id, owner)
     return AttemptsPublic(data=[AttemptPublic.from_row(a)
                                 for a in job_rows.attempts(session, job_id)])
+
+
+@router.get("/{job_id}/deliveries", response_model=DeliveriesPublic,
+            responses=responses(401, 404))
+def list_deliveries(job_id: str, session: ReadSession, owner: Owner) -> DeliveriesPublic:
+    """The job's webhook deliveries: each attempt's answer code or error, the next retry."""
+    job = lifecycle.get_owned(session, job_id, owner)
+    return DeliveriesPublic(data=[DeliveryPublic.from_row(delivery, attempts) for
+                                  delivery, attempts in webhook_deliveries.of_job(session, job)])
 
 
 @router.get("/{job_id}/model", response_class=Response, responses={
