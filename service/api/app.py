@@ -22,6 +22,7 @@ from .fast_predict import FastPredict
 from .json_body import StrictJSONBody
 from .request_metrics import RequestMetrics
 from .routes import datasets, health, jobs, metrics, operations, predictions, sweeps
+from .v2 import routes as v2
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +80,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
     app.add_middleware(BodySizeLimit, default_limit=settings.max_body_bytes,
                        upload_limit=settings.max_upload_bytes)
     app.add_middleware(RequestMetrics)
-    for module in (health, operations):
+    for module in (health, operations, v2):  # v2: the server's health and metadata
         app.include_router(module.router)
+    app.include_router(v2.models)  # each needs the caller's key, as /v1 does
     # Every /v1 route needs the caller's key, whether or not it uses the owner itself.
     for module in (predictions, jobs, metrics, datasets, sweeps):  # predict first: the hottest path
         app.include_router(module.router, dependencies=[Depends(authorize)])
