@@ -23,6 +23,7 @@ from .json_body import StrictJSONBody
 from .request_metrics import RequestMetrics
 from .routes import datasets, health, jobs, metrics, operations, predictions, sweeps
 from .v2 import routes as v2
+from .v2.fast_infer import FastInfer
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
     # Outermost last: the size limit applies while the strict JSON check reads the body, and
     # the prediction hot path sees the body parsed.
     app.add_middleware(FastPredict)
+    app.add_middleware(FastInfer)
     app.add_middleware(StrictJSONBody)
     app.add_middleware(BodySizeLimit, default_limit=settings.max_body_bytes,
                        upload_limit=settings.max_upload_bytes)

@@ -15,20 +15,17 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 
 from service import __version__
-from service.errors import ErrorDetail, InvalidInput, NotFound
+from service.errors import ErrorDetail, NotFound
 from service.serving.cache import CachedModel
 from service.serving.predict import answer, model_for
 
 from .. import readiness
 from ..deps import AppState, Owner, StateDep, authorize
-from ..json_body import parse
+from .inference import VERSION, encode, read
 from .schemas import (
     INPUT_NAME,
-    InferenceRequest,
     InferenceResponse,
     MetadataTensor,
     ModelMetadata,
@@ -38,20 +35,8 @@ from .schemas import (
     ServerMetadata,
     ServerReadiness,
 )
-from .tensors import (
-    DETERMINISTIC_OUTPUTS,
-    HEADER_LENGTH,
-    OUTPUT_DATATYPES,
-    UNCERTAINTY_OUTPUTS,
-    encode_response,
-    input_array,
-    output_arrays,
-    requested_outputs,
-    split_body,
-)
+from .tensors import DETERMINISTIC_OUTPUTS, HEADER_LENGTH, OUTPUT_DATATYPES, UNCERTAINTY_OUTPUTS
 
-VERSION = "1"
-"""A job has one trained model: its one version."""
 PLATFORM = "dropnet_numpy"
 EXTENSIONS = ["binary_tensor_data"]
 _DATATYPES = {"float32": "FP32", "float64": "FP64"}
@@ -132,26 +117,13 @@ async def infer(model_name: str, request: Request) -> Response:
     """Classes and probabilities for the input's rows, as /v1/jobs/{id}/predict answers
     them; `parameters` {"mc_samples", "seed"} for MC dropout and its uncertainty outputs."""
     state: AppState = request.app.state.dropnet
-    header, binary = split_body(await request.body(), request.headers.get(HEADER_LENGTH))
-    body = _inference_request(header)
-    outputs = requested_outputs(body)
-    batch = input_array(body, binary)
-    parameters = body.parameters
-    result = await answer(state.db, state.models, model_name, request.state.owner, batch,
-                          max_rows=state.settings.max_predict_rows,
-                          mc_samples=parameters.mc_samples if parameters else 0,
-                          seed=parameters.seed if parameters else 0,
+    inference = read(await request.body(), request.headers.get(HEADER_LENGTH))
+    result = await answer(state.db, state.models, model_name, request.state.owner,
+                          inference.batch, max_rows=state.settings.max_predict_rows,
+                          mc_samples=inference.mc_samples, seed=inference.seed,
                           max_mc_forwards=state.settings.max_mc_forwards)
-    response: dict[str, Any] = {"model_name": model_name, "model_version": VERSION}
-    if body.id is not None:
-        response["id"] = body.id
-    if parameters is not None and parameters.mc_samples:
-        response["parameters"] = {"mc_samples": parameters.mc_samples}
-    content, json_length = encode_response(response, output_arrays(result), outputs)
-    if json_length is None:
-        return Response(content, media_type="application/json")
-    return Response(content, media_type="application/octet-stream",
-                    headers={"Inference-Header-Content-Length": str(json_length)})
+    content, headers = encode(model_name, inference, result)
+    return Response(content, headers=headers)
 
 
 @models.post("/versions/{model_version}/infer", response_model=InferenceResponse,
@@ -173,20 +145,6 @@ def _metadata(model_name: str, entry: CachedModel) -> ModelMetadata:
                                shape=[-1, *network.input_shape])],
         outputs=[MetadataTensor(name=name, datatype=OUTPUT_DATATYPES[name], shape=shapes[name])
                  for name in DETERMINISTIC_OUTPUTS + UNCERTAINTY_OUTPUTS])
-
-
-def _inference_request(header: bytes) -> InferenceRequest:
-    """The JSON header as an InferenceRequest: strict JSON (as every /v1 body), then the
-    schema; InvalidInput or RequestValidationError naming the field otherwise."""
-    document, problem = parse(header)
-    if problem is not None:
-        raise InvalidInput("the inference request is not strict JSON", [problem])
-    try:
-        return InferenceRequest.model_validate(document)
-    except ValidationError as error:
-        raise RequestValidationError(
-            [{**detail, "loc": ("body", *detail["loc"])} for detail in error.errors()],
-            body=document) from None
 
 
 def _check_version(model_name: str, model_version: str) -> None:
