@@ -85,12 +85,30 @@ def _numbers(data: list[Any]) -> np.ndarray:
         values = np.asarray(data)
     except ValueError:  # ragged nesting
         values = None
-    if values is None or values.dtype.kind not in "iuf":
-        raise _invalid("inputs[0].data", "must be numbers, flat or nested in equal rows",
-                       "JSON numbers in row-major order",
-                       "ragged lists" if values is None else f"{values.dtype.kind!r}-kind values "
-                       "(booleans, strings, nulls or mixed)")
-    return values
+    if values is None:
+        received = "ragged lists"
+    elif values.dtype.kind not in "iuf":
+        received = f"{values.dtype.kind!r}-kind values (booleans, strings, nulls or mixed)"
+    elif _has_boolean(data):
+        received = "booleans among the numbers"
+    else:
+        return values
+    raise _invalid("inputs[0].data", "must be numbers, flat or nested in equal rows",
+                   "JSON numbers in row-major order", received)
+
+
+def _has_boolean(data: list[Any]) -> bool:
+    """Whether nested lists hold a JSON true or false, which numpy reads as 1 and 0 among
+    numbers. Element types are collected at C speed, one set per innermost list."""
+    stack = [data]
+    while stack:
+        items = stack.pop()
+        types = set(map(type, items))
+        if bool in types:
+            return True
+        if list in types:
+            stack.extend(item for item in items if type(item) is list)
+    return False
 
 
 def _invalid(path: str, message: str, expected: str, received: Any) -> InvalidInput:
