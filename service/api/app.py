@@ -27,6 +27,8 @@ from .json_body import StrictJSONBody
 from .operation_ids import operation_id
 from .request_metrics import RequestMetrics
 from .routes import datasets, events, health, jobs, metrics, operations, predictions, sweeps
+from .v2 import routes as v2
+from .v2.fast_infer import FastInfer
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +91,14 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
     # Outermost last: the size limit applies while the strict JSON check reads the body, and
     # the prediction hot path sees the body parsed.
     app.add_middleware(FastPredict)
+    app.add_middleware(FastInfer)
     app.add_middleware(StrictJSONBody)
     app.add_middleware(BodySizeLimit, default_limit=settings.max_body_bytes,
                        upload_limit=settings.max_upload_bytes)
     app.add_middleware(RequestMetrics)
-    for module in (health, operations):
+    for module in (health, operations, v2):  # v2: the server's health and metadata
         app.include_router(module.router)
+    app.include_router(v2.models)  # each needs the caller's key, as /v1 does
     # Every /v1 route needs the caller's key, whether or not it uses the owner itself.
     # Predict first: the hottest path.
     for module in (predictions, jobs, metrics, datasets, sweeps, events):

@@ -32,7 +32,7 @@ class BodySizeLimit:
                  else self.default_limit)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await reject_too_large(send, limit)
+            await reject_too_large(send, limit, scope["path"])
             return
         received = 0
         started = False
@@ -57,7 +57,7 @@ class BodySizeLimit:
             # Routes turn it into a 413 themselves; this catches readers outside a route.
             if started:
                 raise
-            await reject_too_large(send, limit)
+            await reject_too_large(send, limit, scope["path"])
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -70,8 +70,10 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def reject_too_large(send: Send, limit: int) -> None:
-    """413 without reading (the rest of) the body, so the connection is closed."""
+async def reject_too_large(send: Send, limit: int, path: str) -> None:
+    """413 without reading (the rest of) the body, so the connection is closed. `path`: the
+    request's, which decides the error's shape."""
     await send_error(send, 413, "payload_too_large", f"request body larger than {limit} bytes",
                      [{"path": "body", "message": "the request body is too large",
-                       "type": "limit", "expected": f"at most {limit} bytes"}], close=True)
+                       "type": "limit", "expected": f"at most {limit} bytes"}], close=True,
+                     path=path)

@@ -21,6 +21,8 @@ from starlette.types import Send
 from service.errors import InvalidInput, InvalidSpec, ServiceError, json_path, jsonable
 from service.store.availability import Unavailable, unavailable
 
+from .v2.errors import is_protocol_path, protocol_error_body, protocol_status
+
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
@@ -48,16 +50,27 @@ class ErrorJSONResponse(JSONResponse):
 
 def error_response(status: int, code: str, message: str,
                    details: Sequence[dict[str, Any]] = (),
-                   headers: Mapping[str, str] | None = None) -> ErrorJSONResponse:
+                   headers: Mapping[str, str] | None = None, *,
+                   path: str = "") -> ErrorJSONResponse:
+    """The error as JSON: in the API's shape, or in the inference protocol's for a /v2 `path`
+    (service.api.v2.errors)."""
+    if is_protocol_path(path):
+        return ErrorJSONResponse(protocol_error_body(message, details),
+                                 status_code=protocol_status(status),
+                                 headers=dict(headers) if headers else None)
     return ErrorJSONResponse(error_body(code, message, details), status_code=status,
                              headers=dict(headers) if headers else None)
 
 
 async def send_error(send: Send, status: int, code: str, message: str,
-                     details: Sequence[dict[str, Any]] = (), *, close: bool = False) -> None:
+                     details: Sequence[dict[str, Any]] = (), *, close: bool = False,
+                     path: str = "") -> None:
     """Answer with an error from ASGI middleware, before the request reached a route.
-    `close`: the body was not read, so the connection cannot carry another request."""
-    body = error_response(status, code, message, details).body
+    `close`: the body was not read, so the connection cannot carry another request.
+    `path`: the request's, which decides the error's shape (see error_response)."""
+    response = error_response(status, code, message, details, path=path)
+    status = response.status_code
+    body = response.body
     headers = [(b"content-type", b"application/json"),
                (b"content-length", str(len(body)).encode())]
     if close:
@@ -129,7 +142,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message,
-                              [d.as_dict() for d in exc.details], exc.headers)
+                              [d.as_dict() for d in exc.details], exc.headers,
+                              path=request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -139,11 +153,12 @@ def install(app: FastAPI) -> None:
             return error_response(415, "unsupported_media_type", "expected a JSON body", [{
                 "path": "body", "message": "the body must be sent as JSON",
                 "type": "content_type", "expected": "Content-Type: application/json",
-                "received": content_type[:100]}])
+                "received": content_type[:100]}], path=request.url.path)
         details = validation_details(exc.errors(), getattr(exc, "body", None))
         paths = ", ".join(d["path"] for d in details[:5])
         code = getattr(exc, "code", InvalidInput.code)
-        return error_response(422, code, f"invalid request: {paths}", details)
+        return error_response(422, code, f"invalid request: {paths}", details,
+                              path=request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -154,12 +169,12 @@ def install(app: FastAPI) -> None:
         elif exc.status_code == 413:
             details.append({"path": "body", "message": str(exc.detail), "type": "limit"})
         return error_response(exc.status_code, code, str(exc.detail), details,
-                              getattr(exc, "headers", None))
+                              getattr(exc, "headers", None), path=request.url.path)
 
     @app.exception_handler(SQLAlchemyError)
     async def _database_error(request: Request, exc: SQLAlchemyError) -> JSONResponse:
         # Handled here, inside the exception middleware: the connection stays usable.
-        outage = database_outage_response(exc)
+        outage = database_outage_response(exc, request.url.path)
         if outage is not None:
             log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
                         exc)
@@ -173,21 +188,23 @@ def install(app: FastAPI) -> None:
 
 def _internal_error(request: Request) -> ErrorJSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(500, "internal_error", "internal server error")
+    return error_response(500, "internal_error", "internal server error",
+                          path=request.url.path)
 
 
-def database_outage_response(error: BaseException) -> ErrorJSONResponse | None:
+def database_outage_response(error: BaseException, path: str = "") -> ErrorJSONResponse | None:
     """503 + Retry-After while the database is unreachable, 507 while its disk is full; None
-    for any other error."""
+    for any other error. `path`: the request's (see error_response)."""
     reason = unavailable(error)
     if reason is Unavailable.FULL:
         return error_response(507, "storage_full",
                               "the database's disk is full: nothing was written; reads still "
-                              "work", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+                              "work", headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                              path=path)
     if reason is Unavailable.UNREACHABLE:
         return error_response(503, "database_unavailable",
                               "the database is unavailable; retry shortly",
-                              headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+                              headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, path=path)
     return None
 
 
@@ -203,9 +220,11 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     error shape: 401 on /v1, 404 where an id is in the path, 413 where there is a body, 415
     where it must be JSON, 400 where a multipart body may not parse, and 422 everywhere a
     client chooses the input
-    (FastAPI's own 422 model, HTTPValidationError, describes a shape we never send)."""
+    (FastAPI's own 422 model, HTTPValidationError, describes a shape we never send).
+    /v2 in the protocol's shape: service.api.v2.openapi."""
     from .deps import BEARER_SCHEME
     from .schemas.errors import ErrorResponse
+    from .v2.openapi import document_protocol
 
     schema.setdefault("components", {}).setdefault("securitySchemes", {}).update(BEARER_SCHEME)
     components = schema["components"].setdefault("schemas", {})
@@ -217,6 +236,8 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     error_content = {"application/json": {"schema": {"$ref": "#/components/schemas/"
                                                                "ErrorResponse"}}}
     for path, item in schema.get("paths", {}).items():
+        if is_protocol_path(path):
+            continue  # documented by service.api.v2.openapi, in the protocol's shape
         for operation in item.values():
             responses = operation.setdefault("responses", {})
             statuses = set()
@@ -237,4 +258,5 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
             for status, response in responses.items():
                 if status.startswith(("4", "5")) and status != "503":
                     response["content"] = error_content
+    document_protocol(schema, [{name: []} for name in BEARER_SCHEME])
     return schema

@@ -44,15 +44,12 @@ class FastPredict:
             return
         scope[ROUTE_TEMPLATE] = ROUTE_PATH
         body = json.dumps(answer, separators=(",", ":")).encode()
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await send_ok(send, body, {"content-type": "application/json"})
         await _drain(receive)
 
     def _answer(self, scope: Scope, job_id: str) -> dict[str, list] | None:
         state = scope["app"].state.dropnet
-        authorization = _header(scope, b"authorization")
+        authorization = header(scope, b"authorization")
         try:
             owner = state.auth.cached_owner(authorization)
             entry = loading.ready(state.models, job_id, owner)
@@ -67,7 +64,16 @@ class FastPredict:
         return predict_inline(entry, inputs)
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+async def send_ok(send: Send, body: bytes, headers: dict[str, str]) -> None:
+    """A 200 with `body` and `headers` (Content-Length added)."""
+    await send({"type": "http.response.start", "status": 200, "headers": [
+        *((name.encode(), value.encode()) for name, value in headers.items()),
+        (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """The value of the request's header `name` (lower case), or None."""
     for key, value in scope["headers"]:
         if key == name:
             return value.decode("latin-1")

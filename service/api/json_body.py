@@ -30,6 +30,7 @@ from service.errors import ErrorDetail
 
 from .body_limit import BodyTooLarge, reject_too_large
 from .errors import send_error
+from .v2.errors import is_protocol_path
 
 PARSED_BODY = "dropnet.json"
 """The scope key under which a strictly parsed JSON body is left for inner layers."""
@@ -250,7 +251,9 @@ class StrictJSONBody:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _is_json(scope):
+        # The inference protocol's routes read their bodies themselves: a binary tensor
+        # follows the JSON there (service.api.v2.tensors), parsed with `parse` all the same.
+        if scope["type"] != "http" or not _is_json(scope) or is_protocol_path(scope["path"]):
             await self.app(scope, receive, send)
             return
         chunks = []
@@ -263,7 +266,7 @@ class StrictJSONBody:
                 if not message.get("more_body", False):
                     break
         except BodyTooLarge as error:
-            await reject_too_large(send, error.limit)
+            await reject_too_large(send, error.limit, scope["path"])
             return
         body = b"".join(chunks)
         if body:

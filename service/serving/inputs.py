@@ -9,8 +9,9 @@ from service.errors import ErrorDetail, InvalidInput
 from .cache import CachedModel
 
 
-def as_batch(inputs: list, entry: CachedModel, max_rows: int) -> np.ndarray:
-    """The inputs as the model's dtype, (rows, *input_shape), checked: at most `max_rows`
+def as_batch(inputs: list | np.ndarray, entry: CachedModel, max_rows: int) -> np.ndarray:
+    """The inputs (nested lists, or an array) as the model's dtype, (rows, *input_shape),
+    checked: at most `max_rows`
     rows, each of the model's input shape, every value finite. InvalidInput (422) otherwise."""
     if len(inputs) > max_rows:
         raise InvalidInput("too many inputs", [ErrorDetail(

@@ -29,17 +29,24 @@ MAX_MC_FORWARDS = 1_000_000
 """Default limit of rows x mc_samples in one request (Settings.max_mc_forwards)."""
 
 
-async def answer(db: Database, cache: ModelCache, job_id: str, owner: str, inputs: list, *,
-                 max_rows: int, mc_samples: int = 0, seed: int = 0,
-                 max_mc_forwards: int = MAX_MC_FORWARDS) -> dict[str, Any]:
-    """The answer for `inputs` (rows, *input_shape) from the owner's job's model: cached while
-    fresh, else loaded or revalidated in a worker thread (NotFound, Conflict without a model);
-    the inputs checked (InvalidInput); a small batch predicted right here on the event loop,
-    a large one (or one whose model is busy) in a worker thread. With `mc_samples` T > 0:
-    T stochastic forwards per row in a worker thread, at most `max_mc_forwards` rows x T."""
+async def model_for(db: Database, cache: ModelCache, job_id: str, owner: str) -> CachedModel:
+    """The owner's job's model: cached while fresh, else loaded or revalidated in a worker
+    thread. NotFound for a job that is not the owner's, Conflict while it has no model."""
     entry = loading.cached(cache, job_id, owner)
     if entry is None or not cache.fresh(entry):
         entry = await to_thread.run_sync(loading.load, db, cache, job_id, owner, entry)
+    return entry
+
+
+async def answer(db: Database, cache: ModelCache, job_id: str, owner: str,
+                 inputs: list | np.ndarray, *,
+                 max_rows: int, mc_samples: int = 0, seed: int = 0,
+                 max_mc_forwards: int = MAX_MC_FORWARDS) -> dict[str, Any]:
+    """The answer for `inputs` (rows, *input_shape) from the owner's job's model (`model_for`);
+    the inputs checked (InvalidInput); a small batch predicted right here on the event loop,
+    a large one (or one whose model is busy) in a worker thread. With `mc_samples` T > 0:
+    T stochastic forwards per row in a worker thread, at most `max_mc_forwards` rows x T."""
+    entry = await model_for(db, cache, job_id, owner)
     batch = as_batch(inputs, entry, max_rows)
     if mc_samples > 0:
         if len(batch) * mc_samples > max_mc_forwards:

@@ -37,8 +37,15 @@ KNOWN_ID_ROUTES = {
     ("GET", "/v1/sweeps/{sweep_id}"), ("DELETE", "/v1/sweeps/{sweep_id}"),
     ("POST", "/v1/sweeps/{sweep_id}/cancel"), ("GET", "/v1/sweeps/{sweep_id}/runs.csv"),
     ("GET", "/v1/jobs/{job_id}/events"), ("GET", "/v1/sweeps/{sweep_id}/events"),
+    ("GET", "/v2/models/{model_name}"), ("GET", "/v2/models/{model_name}/ready"),
+    ("POST", "/v2/models/{model_name}/infer"),
+    ("GET", "/v2/models/{model_name}/versions/{model_version}"),
+    ("GET", "/v2/models/{model_name}/versions/{model_version}/ready"),
+    ("POST", "/v2/models/{model_name}/versions/{model_version}/infer"),
 }
-OPEN_PATHS = ("/healthz", "/readyz", "/metrics")
+OPEN_PATHS = ("/healthz", "/readyz", "/metrics", "/v2", "/v2/health/live", "/v2/health/ready")
+V2_INFER_BODY = {"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32",
+                             "data": [0.0] * 64}]}
 
 
 def keyed_app(database_url: str, db: Database, api_keys: str = "alice:key-a,bob:key-b"):
@@ -68,14 +75,20 @@ def call(client: TestClient, method: str, path: str, headers: dict[str, str]) ->
         return client.post(path, files={"file": ("d.npz", dataset_npz())}, headers=headers)
     if method == "POST" and path.endswith("/predict"):
         return client.post(path, json={"inputs": [[0.0] * 64]}, headers=headers)
+    if method == "POST" and path.endswith("/infer"):
+        return client.post(path, json=V2_INFER_BODY, headers=headers)
     if method == "POST" and path == "/v1/jobs":
         return client.post(path, json=DIGITS_SPEC, headers=headers)
     return client.request(method, path, headers=headers)
 
 
 def assert_error(response: Any, status: int, code: str) -> None:
+    """The error shape of /v1 with `code`; under /v2 the protocol's {"error": "..."}."""
     assert response.status_code == status, response.text
     body = response.json()
+    if response.request.url.path.startswith("/v2/"):
+        assert set(body) == {"error"} and isinstance(body["error"], str), body
+        return
     assert set(body) == {"error"} and body["error"]["code"] == code, body
     assert isinstance(body["error"]["message"], str) and isinstance(
         body["error"]["details"], list)
@@ -103,7 +116,8 @@ SWEEPS: dict[str, str] = {}
 
 
 def fill(template: str, job_id: str, dataset_id: str) -> str:
-    values = {"job_id": job_id, "dataset_id": dataset_id, "key": "batch_loss",
+    values = {"job_id": job_id, "model_name": job_id, "model_version": "1",
+              "dataset_id": dataset_id, "key": "batch_loss",
               "sweep_id": SWEEPS.get(job_id, job_id)}
     return re.sub(r"\{(\w+)\}", lambda match: values[match.group(1)], template)
 
@@ -115,8 +129,8 @@ BAD_AUTHORIZATIONS = [None, "", "Bearer", "Bearer ", "Bearer wrong-key", "Basic 
                       "key-a", "Token key-a", "Bearer key-a-but-longer", "Bearer key-b2"]
 
 
-def test_every_v1_route_refuses_a_missing_or_wrong_key(keyed: TestClient) -> None:
-    routes = [(m, p) for m, p in api_routes(keyed) if p.startswith("/v1")]
+def test_every_v1_and_v2_model_route_refuses_a_missing_or_wrong_key(keyed: TestClient) -> None:
+    routes = [(m, p) for m, p in api_routes(keyed) if p.startswith(("/v1", "/v2/models/"))]
     assert KNOWN_ID_ROUTES | {("POST", "/v1/jobs"), ("GET", "/v1/jobs"),
                               ("POST", "/v1/datasets"), ("GET", "/v1/datasets"),
                               ("GET", "/v1/datasets/builtin")} <= set(routes)
@@ -141,7 +155,7 @@ def test_the_schema_declares_bearer_keys_on_every_v1_operation(keyed: TestClient
     for path, item in schema["paths"].items():
         for method, operation in item.items():
             declared = operation.get("security") == [{"ApiKey": []}]
-            assert declared == path.startswith("/v1"), (method, path)
+            assert declared == path.startswith(("/v1", "/v2/models/")), (method, path)
             if declared:
                 assert "401" in operation["responses"], (method, path)
 
@@ -159,7 +173,7 @@ def test_another_owner_gets_404_on_every_id_route(keyed: TestClient,
         assert_error(call(keyed, method, fill(template, job_id, dataset_id), BOB), 404,
                      "not_found")
     for method, template in id_routes:
-        if method == "GET" or template.endswith("/predict"):
+        if method == "GET" or template.endswith(("/predict", "/infer")):
             response = call(keyed, method, fill(template, job_id, dataset_id), ALICE)
             assert response.status_code == 200, (method, template, response.text)
     for method, template in id_routes:

@@ -6,7 +6,8 @@ headers and response schema conformance, negative data rejection, positive data 
 missing required header, unsupported method, Allow header, ignored auth, ...). One setting is
 ours: `positive_data_acceptance` also expects 422, because a spec can satisfy the JSON schema
 and still be refused (a layer that does not fit its input, a cursor this server never issued,
-a file that is not a dataset): rules no JSON schema can express.
+a file that is not a dataset): rules no JSON schema can express. Under /v2 the inference
+protocol says 400 for the same refusals (a tensor whose data does not fit its shape).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ MAX_EXAMPLES = 30
 MIN_REQUESTS = 1_500
 AUTH = {"Authorization": "Bearer key-fuzz"}
 CONFIG = schemathesis.Config.from_dict({"checks": {"positive_data_acceptance": {
-    "expected-statuses": ["2xx", "401", "404", "409", "413", "422", "429"]}}})
+    "expected-statuses": ["2xx", "400", "401", "404", "409", "413", "422", "429"]}}})
 
 
 class RequestCounter:
@@ -81,6 +82,9 @@ def fuzzed(sqlite_url: str) -> Iterator[tuple[RequestCounter, dict[str, str]]]:
 def real_ids(operation: Any, ids: dict[str, str]) -> dict[str, str] | None:
     """Path parameters naming resources that exist, for operations that take an id."""
     path = operation.path
+    if "{model_name}" in path:
+        return {"model_name": ids["trained"],
+                **({"model_version": "1"} if "{model_version}" in path else {})}
     if "{job_id}" in path:
         job = ids["queued"] if path.endswith("/cancel") else ids["trained"]
         return {"job_id": job, **({"key": "batch_loss"} if "{key}" in path else {})}
@@ -127,7 +131,9 @@ def test_every_operation_survives_schemathesis(fuzzed: tuple[RequestCounter, dic
                   if not result.ok().path.endswith("/events")]
     labels = {operation.label for operation in operations}
     assert {"POST /v1/jobs", "GET /v1/jobs/{job_id}/metrics/{key}", "POST /v1/datasets",
-            "POST /v1/jobs/{job_id}/predict", "DELETE /v1/datasets/{dataset_id}"} <= labels
+            "POST /v1/jobs/{job_id}/predict", "DELETE /v1/datasets/{dataset_id}",
+            "POST /v2/models/{model_name}/infer", "GET /v2/models/{model_name}",
+            "GET /v2/health/ready"} <= labels
     # Deletions last, so that the real ids live while the other operations use them.
     operations.sort(key=lambda operation: operation.method.upper() == "DELETE")
     cases: Counter[str] = Counter()
@@ -151,7 +157,8 @@ def test_every_operation_survives_schemathesis(fuzzed: tuple[RequestCounter, dic
     assert not failures, "\n\n".join(failures)
     assert sent >= MIN_REQUESTS
     # Operations without inputs have one possible request, which hypothesis finds at once.
-    assert all(cases[label] >= MAX_EXAMPLES for label in labels if "/v1/" in label), cases
+    assert all(cases[label] >= MAX_EXAMPLES for label in labels
+               if "/v1/" in label or "/v2/models/" in label), cases
 
 
 def test_successful_requests_conform_to_the_schema(
@@ -171,6 +178,15 @@ def test_successful_requests_conform_to_the_schema(
                                                "body": {"inputs": [[0.5] * 64] * 3}}, 200),
         ("GET", "/v1/jobs/{job_id}/model", {"path_parameters": {"job_id": ids["trained"]}},
          200),
+        ("POST", "/v2/models/{model_name}/infer", {
+            "path_parameters": {"model_name": ids["trained"]},
+            "body": {"inputs": [{"name": "input", "shape": [2, 64], "datatype": "FP64",
+                                 "data": [[0.5] * 64] * 2}],
+                     "parameters": {"mc_samples": 3}}}, 200),
+        ("GET", "/v2/models/{model_name}/versions/{model_version}", {
+            "path_parameters": {"model_name": ids["trained"], "model_version": "1"}}, 200),
+        ("GET", "/v2/models/{model_name}/ready", {
+            "path_parameters": {"model_name": ids["trained"]}}, 200),
         ("GET", "/v1/jobs/{job_id}/metrics/{key}", {
             "path_parameters": {"job_id": ids["trained"], "key": "test_accuracy"},
             "query": {"format": "csv"}}, 200),
@@ -198,9 +214,19 @@ def test_the_schema_declares_our_error_shape_for_every_error(
         schema = client.get("/openapi.json").json()
     assert "HTTPValidationError" not in json.dumps(schema)
     error_ref = {"$ref": "#/components/schemas/ErrorResponse"}
+    protocol_ref = {"$ref": "#/components/schemas/ProtocolError"}
     for path, item in schema["paths"].items():
         for method, operation in item.items():
             responses = operation["responses"]
+            if path.startswith("/v2"):  # the inference protocol's own shape, 400 for 422
+                assert "422" not in responses, (method, path)
+                for status, response in responses.items():
+                    if status.startswith("4") and path != "/v2/health/ready":
+                        assert response["content"] == {
+                            "application/json": {"schema": protocol_ref}}, (method, path)
+                if path.startswith("/v2/models/"):
+                    assert {"400", "401", "404"} <= set(responses), (method, path)
+                continue
             for status, response in responses.items():
                 if status.startswith("4"):
                     assert response["content"] == {"application/json": {"schema": error_ref}}, (

@@ -38,7 +38,19 @@ def test_a_stopped_database_gives_503_then_recovery(private_postgres, keys):
             assert response.json()["error"]["code"] == "database_unavailable"
         assert client.get("/readyz").status_code == 503
         assert client.get("/healthz").status_code == 200
+        # The inference protocol: its own error shape, its readiness false as a 400.
+        for method, path in (("GET", f"/v2/models/{job['id']}"),
+                             ("POST", f"/v2/models/{job['id']}/infer")):
+            response = client.request(method, path, json={"inputs": [{
+                "name": "input", "shape": [1, 64], "datatype": "FP32", "data": [0.0] * 64}]})
+            assert response.status_code == 503, (path, response.text)
+            assert response.headers["Retry-After"] == "5"
+            assert "database is unavailable" in response.json()["error"]
+        ready = client.get("/v2/health/ready")
+        assert (ready.status_code, ready.json()) == (400, {"ready": False})
+        assert client.get("/v2/health/live").status_code == 200
         private_postgres.start()
+        assert client.get("/v2/health/ready").json() == {"ready": True}
         assert client.get(f"/v1/jobs/{job['id']}").json()["status"] == "queued"
         assert client.post("/v1/jobs", json=spec()).status_code == 201
     db.dispose()
