@@ -15,10 +15,11 @@ from service.errors import Conflict, ErrorDetail, InvalidSpec, NotFound, TooMany
 from service.jobs import lifecycle, submission
 from service.jobs.specs import JobSpec
 from service.store import jobs as job_rows
+from service.store import sweep_summary as summary
 from service.store import sweeps as sweep_rows
 from service.store.models import Job, Sweep
 
-from . import expansion, summary
+from . import expansion
 from .specs import SweepCreate
 
 
@@ -107,27 +108,6 @@ def get_owned(session: Session, sweep_id: str, owner: str) -> Sweep:
     if sweep is None:
         raise NotFound(f"no sweep with id {sweep_id!r}")
     return sweep
-
-
-def status_of(counts: dict[str, int]) -> str:
-    """running while any run is queued or running; else succeeded when every run did,
-    cancelled when any run was cancelled, failed otherwise."""
-    if any(counts.get(status) for status in job_rows.ACTIVE):
-        return job_rows.RUNNING if counts.get(job_rows.RUNNING) else job_rows.QUEUED
-    if counts.get(job_rows.CANCELLED):
-        return job_rows.CANCELLED
-    if counts.get(job_rows.FAILED):
-        return job_rows.FAILED
-    return job_rows.SUCCEEDED
-
-
-def results(session: Session, sweep: Sweep) -> list[summary.RunResult]:
-    """Every run of the sweep with its parameters, status, final metrics and gaps."""
-    runs = sweep_rows.runs(session, sweep.id)
-    best = sweep_rows.best_values(session, [job.id for job in runs], "test_accuracy")
-    return [summary.run_result(job.id, sweep.run_parameters.get(job.id, {}), job.status,
-                               dict(job.latest_metrics or {}), best.get(job.id))
-            for job in runs]
 
 
 def cancel(session: Session, sweep: Sweep) -> int:
