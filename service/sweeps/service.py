@@ -30,6 +30,9 @@ def create(session: Session, sweep: SweepCreate, *, owner: str,
     problems = expansion.problems(sweep)
     if problems:
         raise InvalidSpec("the sweep is invalid", problems)
+    problems = submission.notify_problems(sweep.notify, settings)
+    if problems:
+        raise InvalidSpec("the webhook URL is not allowed", problems)
     count = expansion.run_count(sweep)
     if count > settings.max_sweep_runs:
         raise InvalidSpec("the sweep has too many runs", [ErrorDetail(

@@ -36,6 +36,7 @@ KNOWN_ID_ROUTES = {
     ("GET", "/v1/datasets/{dataset_id}"), ("DELETE", "/v1/datasets/{dataset_id}"),
     ("GET", "/v1/sweeps/{sweep_id}"), ("DELETE", "/v1/sweeps/{sweep_id}"),
     ("POST", "/v1/sweeps/{sweep_id}/cancel"), ("GET", "/v1/sweeps/{sweep_id}/runs.csv"),
+    ("GET", "/v1/sweeps/{sweep_id}/deliveries"),
     ("GET", "/v1/jobs/{job_id}/events"), ("GET", "/v1/sweeps/{sweep_id}/events"),
 }
 OPEN_PATHS = ("/healthz", "/readyz", "/metrics")

@@ -43,6 +43,7 @@ OPERATION_IDS = [
     ("DELETE /v1/sweeps/{sweep_id}", "sweeps-delete"),
     ("POST /v1/sweeps/{sweep_id}/cancel", "sweeps-cancel"),
     ("GET /v1/sweeps/{sweep_id}/runs.csv", "sweeps-runs-csv"),
+    ("GET /v1/sweeps/{sweep_id}/deliveries", "sweeps-list-deliveries"),
 ]
 
 

@@ -1,4 +1,5 @@
-"""/v1/sweeps: create, list, read (runs, best run, summary), cancel, delete, runs.csv."""
+"""/v1/sweeps: create, list, read (runs, best run, summary), cancel, delete, runs.csv, webhook
+deliveries."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from service.store.models import Job, Sweep
 from service.store.statuses import sweep_status
 from service.sweeps import service as sweeps
 from service.sweeps.specs import SweepCreate
+from service.webhooks import deliveries as webhook_deliveries
 
 from .. import cursors
 from ..deps import Owner, ReadSession, SettingsDep, StateDep, WriteSession
 from ..replay import replayed
+from ..schemas.deliveries import DeliveriesPublic, DeliveryPublic
 from ..schemas.errors import responses
 from ..schemas.sweeps import SweepPublic, SweepsPublic
 
@@ -116,3 +119,13 @@ def runs_csv(sweep_id: str, session: ReadSession, owner: Owner) -> Response:
     sweep = sweeps.get_owned(session, sweep_id, owner)
     return Response(sweeps.runs_csv(sweep, sweep_rows.run_results(session, sweep)),
                     media_type="text/csv")
+
+
+@router.get("/{sweep_id}/deliveries", response_model=DeliveriesPublic,
+            responses=responses(401, 404))
+def list_deliveries(sweep_id: str, session: ReadSession, owner: Owner) -> DeliveriesPublic:
+    """The sweep's own webhook delivery (sent when its last run ends; its runs' deliveries
+    are under /v1/jobs/{id}/deliveries): each attempt's answer code or error, the next retry."""
+    sweep = sweeps.get_owned(session, sweep_id, owner)
+    return DeliveriesPublic(data=[DeliveryPublic.from_row(delivery, attempts) for delivery,
+                                  attempts in webhook_deliveries.of_sweep(session, sweep)])
