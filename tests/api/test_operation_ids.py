@@ -27,6 +27,7 @@ OPERATION_IDS = [
     ("DELETE /v1/jobs/{job_id}", "jobs-delete"),
     ("POST /v1/jobs/{job_id}/cancel", "jobs-cancel"),
     ("GET /v1/jobs/{job_id}/attempts", "jobs-list-attempts"),
+    ("GET /v1/jobs/{job_id}/deliveries", "jobs-list-deliveries"),
     ("GET /v1/jobs/{job_id}/model", "jobs-download-model"),
     ("GET /v1/jobs/{job_id}/events", "events-job"),
     ("GET /v1/sweeps/{sweep_id}/events", "events-sweep"),
