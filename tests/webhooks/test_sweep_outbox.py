@@ -76,12 +76,14 @@ def test_two_runs_ending_at_once_write_the_sweeps_delivery_once(postgres_db: Dat
 
 
 def test_only_the_last_run_writes_it_and_with_the_sweeps_status(db: Database) -> None:
-    sweep_id, (first, second) = claimed_sweep(db, 2, {"url": URL, "events": ["succeeded", "failed"]})
+    sweep_id, (first, second) = claimed_sweep(db, 2, {"url": URL,
+                                                      "events": ["succeeded", "failed"]})
     end(db, first, job_rows.SUCCEEDED)
     assert sweep_deliveries(db) == []
     end(db, second, job_rows.FAILED)
     [delivery] = sweep_deliveries(db)
-    assert delivery.event_type == "sweep.failed" and delivery.owner == "alice"
+    assert (delivery.sweep_id, delivery.event_type, delivery.owner) == (
+        sweep_id, "sweep.failed", "alice")
     assert json.loads(delivery.body)["data"]["counts"] == {"succeeded": 1, "failed": 1}
 
 
