@@ -12,7 +12,10 @@ from fastapi.routing import APIRoute
 
 
 def operation_id(route: APIRoute) -> str:
-    """`<tag>-<action>` for a route with one tag; refuses a route without exactly one."""
+    """`<tag>-<action>` for a route with one tag; refuses a route without exactly one, unless
+    it is left out of the schema (FastAPI asks for the ids of those too: their name then)."""
+    if not route.include_in_schema:
+        return route.name
     if len(route.tags) != 1:
         raise ValueError(f"route {route.name} ({route.path}) needs exactly one tag to name its "
                          f"operation; it has {route.tags!r}")

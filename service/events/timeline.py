@@ -21,9 +21,8 @@ from typing import Any
 
 from service.store.metrics import KeyedPoint
 from service.store.status_events import StatusEvent
-from service.store.statuses import TERMINAL, JobStatus
-from service.sweeps.service import status_of
-from service.sweeps.summary import FINAL_METRICS
+from service.store.statuses import TERMINAL, JobStatus, sweep_status
+from service.store.sweep_summary import FINAL_METRICS
 
 from .cursors import JobCursor, SweepCursor
 from .reading import JobChange, JobSnapshot, Position
@@ -194,4 +193,4 @@ class SweepTimeline:
                 counts[status.value] = counts.get(status.value, 0) + 1
         if not counts:  # the sweep was deleted
             return []
-        return [_event("end", self.cursor, {"status": status_of(counts), "counts": counts})]
+        return [_event("end", self.cursor, {"status": sweep_status(counts), "counts": counts})]

@@ -18,7 +18,7 @@ from service.store.models import Job
 from service.webhooks import urls as webhook_urls
 
 from . import data as job_data
-from .specs import DataSpec, JobSpec, UploadedData
+from .specs import DataSpec, JobSpec, NotifySpec, UploadedData
 
 
 def new_id() -> str:
@@ -51,7 +51,7 @@ def check(session: Session, spec: JobSpec, *, owner: str | None,
     problems = _limit_problems(spec, settings)
     if problems:
         raise InvalidSpec("the job spec exceeds this server's limits", problems)
-    problems = _notify_problems(spec, settings)
+    problems = notify_problems(spec.notify, settings)
     if problems:
         raise InvalidSpec("the webhook URL is not allowed", problems)
     problems = _builtin_data_problems(spec.data)
@@ -137,15 +137,16 @@ def _limit_problems(spec: JobSpec, settings: Settings) -> list[ErrorDetail]:
             for path, value, limit in checks if value > limit]
 
 
-def _notify_problems(spec: JobSpec, settings: Settings) -> list[ErrorDetail]:
-    """A webhook URL must resolve to public addresses only (or name an allowed host)."""
-    if spec.notify is None:
+def notify_problems(notify: NotifySpec | None, settings: Settings) -> list[ErrorDetail]:
+    """A webhook URL (a job's or a sweep's `notify.url`) must resolve to public addresses only
+    (or name an allowed host)."""
+    if notify is None:
         return []
     try:
-        webhook_urls.checked_addresses(webhook_urls.parse(spec.notify.url), settings)
+        webhook_urls.checked_addresses(webhook_urls.parse(notify.url), settings)
     except webhook_urls.UnsafeURL as refused:
         return [ErrorDetail("notify.url", refused.reason, type="unsafe_url",
-                            expected=refused.expected, received=spec.notify.url)]
+                            expected=refused.expected, received=notify.url)]
     return []
 
 

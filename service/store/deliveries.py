@@ -32,10 +32,11 @@ class DeliveryClaim:
     lease_token: int
 
 
-def create(session: Session, *, delivery_id: str, owner: str, job_id: str, event_type: str,
-           url: str, body: str) -> WebhookDelivery:
-    """Add a pending delivery, due at once."""
-    delivery = WebhookDelivery(id=delivery_id, owner=owner, job_id=job_id,
+def create(session: Session, *, delivery_id: str, owner: str, event_type: str, url: str,
+           body: str, job_id: str | None = None, sweep_id: str | None = None
+           ) -> WebhookDelivery:
+    """Add a pending delivery, due at once: a job's (`job_id`) or a sweep's (`sweep_id`)."""
+    delivery = WebhookDelivery(id=delivery_id, owner=owner, job_id=job_id, sweep_id=sweep_id,
                                event_type=event_type, url=url, body=body,
                                status=DeliveryStatus.PENDING, attempts=0, lease_token=0,
                                next_attempt_at=database_clock(session))
@@ -121,8 +122,16 @@ def record_attempt(session: Session, claim: DeliveryClaim, *, status_code: int |
 
 def for_job(session: Session, job_id: str) -> list[WebhookDelivery]:
     """The job's deliveries, oldest first."""
-    return list(session.scalars(select(WebhookDelivery)
-                                .where(WebhookDelivery.job_id == job_id)
+    return _oldest_first(session, WebhookDelivery.job_id == job_id)
+
+
+def for_sweep(session: Session, sweep_id: str) -> list[WebhookDelivery]:
+    """The sweep's own deliveries (its end; not its runs'), oldest first."""
+    return _oldest_first(session, WebhookDelivery.sweep_id == sweep_id)
+
+
+def _oldest_first(session: Session, which: ColumnElement[bool]) -> list[WebhookDelivery]:
+    return list(session.scalars(select(WebhookDelivery).where(which)
                                 .order_by(WebhookDelivery.created_at, WebhookDelivery.id)))
 
 

@@ -266,7 +266,9 @@ class IdempotencyRecord(Base):
 
 
 class WebhookDelivery(Base):
-    """One webhook message (an outbox row), written in the transaction that ended its job.
+    """One webhook message (an outbox row), written in the transaction that ended its job, or
+    (with `sweep_id` and no `job_id`) the transaction that ended its sweep's last run; a
+    sweep has at most one (the unique index).
 
     `id` is the message id a receiver sees in `webhook-id` on every attempt. `body` is the
     exact JSON sent (stored as text, so every attempt signs the same bytes). While a sender
@@ -277,8 +279,10 @@ class WebhookDelivery(Base):
 
     id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), default="")
-    job_id: Mapped[str] = mapped_column(
+    job_id: Mapped[str | None] = mapped_column(
         String(ID_LENGTH), ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    sweep_id: Mapped[str | None] = mapped_column(
+        String(ID_LENGTH), ForeignKey("sweeps.id", ondelete="CASCADE"), unique=True)
     event_type: Mapped[str] = mapped_column(String(64))
     url: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)

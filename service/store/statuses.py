@@ -21,6 +21,19 @@ TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
+def sweep_status(counts: dict[str, int]) -> JobStatus:
+    """A sweep's status from {run status: number of runs}: running while any run is running,
+    queued while any is queued; once all have ended, cancelled when any run was cancelled,
+    failed when any failed, succeeded otherwise."""
+    if any(counts.get(status) for status in ACTIVE):
+        return JobStatus.RUNNING if counts.get(JobStatus.RUNNING) else JobStatus.QUEUED
+    if counts.get(JobStatus.CANCELLED):
+        return JobStatus.CANCELLED
+    if counts.get(JobStatus.FAILED):
+        return JobStatus.FAILED
+    return JobStatus.SUCCEEDED
+
+
 class AttemptOutcome(StrEnum):
     """How one claim of a job ended: running while it lasts, then the job's terminal status,
     released (given back at shutdown) or lost (its lease expired)."""

@@ -1,4 +1,4 @@
-"""Sweep rows and their runs: create, read, page, per-status counts, delete.
+"""Sweep rows and their runs: create, read, lock, page, per-status counts, run results, delete.
 
 Every function takes the caller's session and never commits: the caller owns the transaction.
 """
@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from . import sweep_summary
 from .models import Job, MetricBlock, MetricSeries, Sweep
 
 
@@ -30,6 +31,14 @@ def get(session: Session, sweep_id: str, *, owner: str | None = None) -> Sweep |
     if sweep is None or (owner is not None and sweep.owner != owner):
         return None
     return sweep
+
+
+def lock(session: Session, sweep_id: str) -> Sweep | None:
+    """The sweep, its row locked until the caller's transaction ends (PostgreSQL: FOR UPDATE;
+    SQLite's write session holds the database's write lock already), re-read from the database;
+    None when it does not exist."""
+    return session.scalar(select(Sweep).where(Sweep.id == sweep_id).with_for_update()
+                          .execution_options(populate_existing=True))
 
 
 def page(session: Session, *, owner: str | None, before: tuple[dt.datetime, str] | None,
@@ -62,6 +71,15 @@ def status_counts(session: Session, sweep_ids: list[str]) -> dict[str, dict[str,
         assert sweep_id is not None  # the WHERE keeps the sweeps' runs only
         counts[sweep_id][status] = int(n)
     return counts
+
+
+def run_results(session: Session, sweep: Sweep) -> list[sweep_summary.RunResult]:
+    """Every run of the sweep with its parameters, status, final metrics and gaps."""
+    jobs = runs(session, sweep.id)
+    best = best_values(session, [job.id for job in jobs], "test_accuracy")
+    return [sweep_summary.run_result(job.id, sweep.run_parameters.get(job.id, {}), job.status,
+                                     dict(job.latest_metrics or {}), best.get(job.id))
+            for job in jobs]
 
 
 def remove(session: Session, sweep_id: str) -> None:

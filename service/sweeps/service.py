@@ -15,10 +15,11 @@ from service.errors import Conflict, ErrorDetail, InvalidSpec, NotFound, TooMany
 from service.jobs import lifecycle, submission
 from service.jobs.specs import JobSpec
 from service.store import jobs as job_rows
+from service.store import sweep_summary as summary
 from service.store import sweeps as sweep_rows
 from service.store.models import Job, Sweep
 
-from . import expansion, summary
+from . import expansion
 from .specs import SweepCreate
 
 
@@ -29,6 +30,9 @@ def create(session: Session, sweep: SweepCreate, *, owner: str,
     problems = expansion.problems(sweep)
     if problems:
         raise InvalidSpec("the sweep is invalid", problems)
+    problems = submission.notify_problems(sweep.notify, settings)
+    if problems:
+        raise InvalidSpec("the webhook URL is not allowed", problems)
     count = expansion.run_count(sweep)
     if count > settings.max_sweep_runs:
         raise InvalidSpec("the sweep has too many runs", [ErrorDetail(
@@ -107,27 +111,6 @@ def get_owned(session: Session, sweep_id: str, owner: str) -> Sweep:
     if sweep is None:
         raise NotFound(f"no sweep with id {sweep_id!r}")
     return sweep
-
-
-def status_of(counts: dict[str, int]) -> str:
-    """running while any run is queued or running; else succeeded when every run did,
-    cancelled when any run was cancelled, failed otherwise."""
-    if any(counts.get(status) for status in job_rows.ACTIVE):
-        return job_rows.RUNNING if counts.get(job_rows.RUNNING) else job_rows.QUEUED
-    if counts.get(job_rows.CANCELLED):
-        return job_rows.CANCELLED
-    if counts.get(job_rows.FAILED):
-        return job_rows.FAILED
-    return job_rows.SUCCEEDED
-
-
-def results(session: Session, sweep: Sweep) -> list[summary.RunResult]:
-    """Every run of the sweep with its parameters, status, final metrics and gaps."""
-    runs = sweep_rows.runs(session, sweep.id)
-    best = sweep_rows.best_values(session, [job.id for job in runs], "test_accuracy")
-    return [summary.run_result(job.id, sweep.run_parameters.get(job.id, {}), job.status,
-                               dict(job.latest_metrics or {}), best.get(job.id))
-            for job in runs]
 
 
 def cancel(session: Session, sweep: Sweep) -> int:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from service.engine.datasets import MAX_SEED
-from service.jobs.specs import JobName, JobSpec, StrictModel
+from service.jobs.specs import JobName, JobSpec, NotifySpec, StrictModel
 
 MAX_VALUES = 1024
 PATH_PATTERN = r"^[a-z_][a-z0-9_]*(\[[0-9]{1,4}\])?(\.[a-z_][a-z0-9_]*(\[[0-9]{1,4}\])?){0,7}$"
@@ -51,7 +51,8 @@ class SweepCreate(StrictModel):
     A path addresses a job-spec field (`model.layers[1].rate`, `training.seed`); `dropout.rate`
     sets the rate of every dropout layer. `grid` takes every combination of the value lists;
     `random` draws `samples` runs (seeded) from lists or distributions. The rules across
-    fields are in service.sweeps.expansion.problems.
+    fields are in service.sweeps.expansion.problems. `notify` is a job's notify, sent once
+    when the sweep ends, with the sweep's status as the event.
     """
 
     name: JobName
@@ -63,3 +64,6 @@ class SweepCreate(StrictModel):
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0
     max_concurrent: Annotated[int, Field(ge=1, le=100_000)] | None = None
     objective: Objective = Objective()
+    notify: NotifySpec | None = Field(
+        None, description="a webhook when the sweep ends, i.e. its last run does (see the "
+                          "README's Webhooks section)")

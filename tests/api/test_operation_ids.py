@@ -27,6 +27,7 @@ OPERATION_IDS = [
     ("DELETE /v1/jobs/{job_id}", "jobs-delete"),
     ("POST /v1/jobs/{job_id}/cancel", "jobs-cancel"),
     ("GET /v1/jobs/{job_id}/attempts", "jobs-list-attempts"),
+    ("GET /v1/jobs/{job_id}/deliveries", "jobs-list-deliveries"),
     ("GET /v1/jobs/{job_id}/model", "jobs-download-model"),
     ("GET /v1/jobs/{job_id}/events", "events-job"),
     ("GET /v1/sweeps/{sweep_id}/events", "events-sweep"),
@@ -43,6 +44,7 @@ OPERATION_IDS = [
     ("DELETE /v1/sweeps/{sweep_id}", "sweeps-delete"),
     ("POST /v1/sweeps/{sweep_id}/cancel", "sweeps-cancel"),
     ("GET /v1/sweeps/{sweep_id}/runs.csv", "sweeps-runs-csv"),
+    ("GET /v1/sweeps/{sweep_id}/deliveries", "sweeps-list-deliveries"),
 ]
 
 

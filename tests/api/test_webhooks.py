@@ -4,17 +4,13 @@ deliveries route shows what the app's own background sender did, to its owner on
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from standardwebhooks import Webhook
 
-from service.api.app import create_app
-from service.config import Settings
 from service.store import deliveries as delivery_rows
 from service.store.session import Database
-from service.workers.executor import NoExecutor
 from tests.factories import DIGITS_SPEC
 from tests.webhooks.receiver import Receiver
 
@@ -80,17 +76,6 @@ def test_events_are_checked(client: TestClient) -> None:
     assert detail["path"] == "notify" and "each event at most once" in detail["message"]
     detail = refusal(client.post("/v1/jobs", json=with_notify(url, events=[])))
     assert detail["path"] == "notify.events"
-
-
-@pytest.fixture
-def keyed(database_url: str, db: Database) -> Iterator[TestClient]:
-    """alice and bob; webhooks may go to loopback; the app's sender polls every 0.1 s."""
-    settings = Settings(database_url=database_url, workers=0, api_keys="alice:key-a,bob:key-b",
-                        webhook_allowed_hosts="127.0.0.1", webhook_poll_seconds=0.1,
-                        _env_file=None)
-    app = create_app(settings, db=db, executor=NoExecutor())
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
 
 
 def test_the_deliveries_route_shows_the_apps_sender_at_work(keyed: TestClient,

@@ -1,4 +1,5 @@
-"""/v1/sweeps: create, list, read (runs, best run, summary), cancel, delete, runs.csv."""
+"""/v1/sweeps: create, list, read (runs, best run, summary), cancel, delete, runs.csv, webhook
+deliveries."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from service import idempotency
 from service.idempotency import StoredResponse
 from service.store import sweeps as sweep_rows
 from service.store.models import Job, Sweep
+from service.store.statuses import sweep_status
 from service.sweeps import service as sweeps
 from service.sweeps.specs import SweepCreate
+from service.webhooks import deliveries as webhook_deliveries
 
 from .. import cursors
 from ..deps import Owner, ReadSession, SettingsDep, StateDep, WriteSession
 from ..replay import replayed
+from ..schemas.deliveries import DeliveriesPublic, DeliveryPublic
 from ..schemas.errors import responses
 from ..schemas.sweeps import SweepPublic, SweepsPublic
 
@@ -65,7 +69,7 @@ def list_sweeps(session: ReadSession, owner: Owner, settings: SettingsDep,
     next_cursor = (cursors.encode_row(rows[limit - 1].created_at, rows[limit - 1].id)
                    if len(rows) > limit else None)
     counts = sweep_rows.status_counts(session, [sweep.id for sweep in rows[:limit]])
-    return SweepsPublic(data=[SweepPublic.from_row(sweep, sweeps.status_of(counts[sweep.id]),
+    return SweepsPublic(data=[SweepPublic.from_row(sweep, sweep_status(counts[sweep.id]),
                                                    counts[sweep.id]) for sweep in rows[:limit]],
                         next_cursor=next_cursor)
 
@@ -80,8 +84,8 @@ def get_sweep(sweep_id: str, session: ReadSession, owner: Owner) -> SweepPublic:
 
 def _detailed(session: ReadSession, sweep: Sweep) -> SweepPublic:
     counts = sweep_rows.status_counts(session, [sweep.id])[sweep.id]
-    return SweepPublic.from_row(sweep, sweeps.status_of(counts), counts,
-                                sweeps.results(session, sweep))
+    return SweepPublic.from_row(sweep, sweep_status(counts), counts,
+                                sweep_rows.run_results(session, sweep))
 
 
 @router.post("/{sweep_id}/cancel", status_code=202, response_model=SweepPublic,
@@ -113,5 +117,15 @@ def delete_sweep(sweep_id: str, session: WriteSession, owner: Owner,
 def runs_csv(sweep_id: str, session: ReadSession, owner: Owner) -> Response:
     """One row per run: its parameters and final metrics (for pandas.read_csv)."""
     sweep = sweeps.get_owned(session, sweep_id, owner)
-    return Response(sweeps.runs_csv(sweep, sweeps.results(session, sweep)),
+    return Response(sweeps.runs_csv(sweep, sweep_rows.run_results(session, sweep)),
                     media_type="text/csv")
+
+
+@router.get("/{sweep_id}/deliveries", response_model=DeliveriesPublic,
+            responses=responses(401, 404))
+def list_deliveries(sweep_id: str, session: ReadSession, owner: Owner) -> DeliveriesPublic:
+    """The sweep's own webhook delivery (sent when its last run ends; its runs' deliveries
+    are under /v1/jobs/{id}/deliveries): each attempt's answer code or error, the next retry."""
+    sweep = sweeps.get_owned(session, sweep_id, owner)
+    return DeliveriesPublic(data=[DeliveryPublic.from_row(delivery, attempts) for delivery,
+                                  attempts in webhook_deliveries.of_sweep(session, sweep)])

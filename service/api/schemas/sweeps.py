@@ -7,9 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from service.store import sweep_summary as summary
 from service.store.models import Sweep
-from service.sweeps import summary
-from service.sweeps.summary import RunResult
+from service.store.sweep_summary import RunResult
 
 
 class AggregatePublic(BaseModel):
@@ -76,9 +76,7 @@ class SweepPublic(BaseModel):
                      counts=counts)
         if runs is None:
             return public
-        objective = sweep.spec.get("objective", {})
-        best = summary.best_run(runs, objective.get("metric", "test_accuracy"),
-                                objective.get("goal", "max"))
+        best = summary.objective_best(sweep.spec, runs)
         public.runs = [RunPublic.of(run) for run in runs]
         public.best_run = RunPublic.of(best) if best else None
         public.summary = [

@@ -68,6 +68,12 @@ def best_run(runs: list[RunResult], metric: str, goal: str) -> RunResult | None:
     return min(scored, key=lambda item: (sign * float(item[0] or 0.0), item[1]))[2]
 
 
+def objective_best(spec: dict[str, Any], runs: list[RunResult]) -> RunResult | None:
+    """`best_run` by the objective of the sweep spec `spec` (test_accuracy, max by default)."""
+    objective = spec.get("objective", {})
+    return best_run(runs, objective.get("metric", "test_accuracy"), objective.get("goal", "max"))
+
+
 def by_value(runs: list[RunResult], parameters: list[str]) -> list[ValueSummary]:
     """For each swept parameter and each of its values (in first-seen order), aggregates over
     the finished runs (those with a final test_accuracy) that had that value."""
