@@ -45,6 +45,18 @@ OPERATION_IDS = [
     ("POST /v1/sweeps/{sweep_id}/cancel", "sweeps-cancel"),
     ("GET /v1/sweeps/{sweep_id}/runs.csv", "sweeps-runs-csv"),
     ("GET /v1/sweeps/{sweep_id}/deliveries", "sweeps-list-deliveries"),
+    ("GET /v2", "inference-protocol-v2-server-metadata"),
+    ("GET /v2/health/live", "inference-protocol-v2-server-live"),
+    ("GET /v2/health/ready", "inference-protocol-v2-server-ready"),
+    ("GET /v2/models/{model_name}", "inference-protocol-v2-model-metadata"),
+    ("GET /v2/models/{model_name}/versions/{model_version}",
+     "inference-protocol-v2-model-version-metadata"),
+    ("GET /v2/models/{model_name}/ready", "inference-protocol-v2-model-ready"),
+    ("GET /v2/models/{model_name}/versions/{model_version}/ready",
+     "inference-protocol-v2-model-version-ready"),
+    ("POST /v2/models/{model_name}/infer", "inference-protocol-v2-infer"),
+    ("POST /v2/models/{model_name}/versions/{model_version}/infer",
+     "inference-protocol-v2-infer-version"),
 ]
 
 
