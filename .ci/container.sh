@@ -87,7 +87,7 @@ build() {
 run_tests() {
     setup
     cd "$ROOT"
-    .venv/bin/pytest -m container tests/container "$@"
+    .venv/bin/pytest -n 0 -m container tests/container "$@"
 }
 
 command="${1:-test}"

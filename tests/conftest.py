@@ -25,7 +25,11 @@ from service.store.session import Database
 
 POSTGRES_URL = os.environ.get("DROPNET_TEST_POSTGRES_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("DROPNET_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+_XDIST_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+REDIS_URL = os.environ.get("DROPNET_TEST_REDIS_URL",
+                           f"redis://127.0.0.1:6379/{15 - _XDIST_WORKER}")
+"""Redis database 15, 14, ... for pytest-xdist's workers gw0, gw1, ...: a worker's Celery tests
+flush their broker and must not take another worker's doorbells."""
 REQUIRE_SERVICES = os.environ.get("DROPNET_TEST_REQUIRE_SERVICES") == "1"
 
 
