@@ -254,8 +254,9 @@ def page(session: Session, series: int, *, start_step: int | None, end_step: int
 
 def downsample(session: Session, series: int, *, start_step: int | None, end_step: int | None,
                max_points: int) -> list[Point]:
-    """At most `max_points` points of the range: the first, the last, and the minimum and
-    maximum of each of (max_points - 2) // 2 equal step buckets, in step order."""
+    """At most `max_points` points of the range, in step order: every point when the range
+    spans no more than `max_points` steps, else the first, the last, and the minimum and
+    maximum of each of (max_points - 2) // 2 equal step buckets."""
     in_bounds = select(MetricPoint.step).where(MetricPoint.series_id == series)
     if start_step is not None:
         in_bounds = in_bounds.where(MetricPoint.step >= start_step)
@@ -267,8 +268,11 @@ def downsample(session: Session, series: int, *, start_step: int | None, end_ste
         in_bounds.order_by(MetricPoint.step.desc()).limit(1).scalar_subquery())).one()
     if first is None:
         return []
-    buckets = max(1, (max_points - 2) // 2)
     span = last - first + 1
+    if span <= max_points:  # steps are unique: the range holds at most `span` points
+        return page(session, series, start_step=first, end_step=last, after_step=None,
+                    limit=span)
+    buckets = max(1, (max_points - 2) // 2)
     if span <= RAW_DOWNSAMPLE_LIMIT:
         steps = _extremes_from_points(session, series, first, last, buckets)
     else:

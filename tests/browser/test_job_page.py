@@ -9,7 +9,7 @@ from tests.conftest import drop_postgres, fresh_postgres
 
 from .conftest import SERVER_ENV, Tab, digits_job, submit, wait_for_attribute
 
-ITERATIONS = 1500
+ITERATIONS = 6000
 """Fewer than the loss chart's point budget: the history it loads is every point."""
 
 

@@ -89,6 +89,18 @@ def test_downsample_short_ranges_keeps_each_buckets_min_and_max(db):
     assert all(p.value == values[p.step] for p in points)
 
 
+def test_downsample_of_a_range_within_max_points_is_every_point(db):
+    _, series = make_series(db)
+    insert(db, series, range(1, 601), value=lambda s: 0.1)  # constant: min == max everywhere
+    with db.read() as session:
+        points = metric_rows.downsample(session, series, start_step=None, end_step=None,
+                                        max_points=600)
+        shorter = metric_rows.downsample(session, series, start_step=None, end_step=None,
+                                         max_points=599)
+    assert [p.step for p in points] == list(range(1, 601))
+    assert len(shorter) < 600 and (shorter[0].step, shorter[-1].step) == (1, 600)
+
+
 def test_downsample_long_ranges_from_blocks_keeps_extremes(db):
     _, series = make_series(db)
     rng = random.Random(1)

@@ -77,8 +77,15 @@ def metric_history(
     # Built by hand: pydantic would validate 10,000 points for nothing.
     body = {"key": key, "points": [{"step": p.step, "value": p.value, "timestamp": p.timestamp}
                                    for p in points],
-            "next_cursor": next_cursor, "downsampled": max_points is not None}
+            "next_cursor": next_cursor, "downsampled": _bucketed(points, max_points)}
     return JSONResponse(body)
+
+
+def _bucketed(points: list[metric_rows.Point], max_points: int | None) -> bool:
+    """Whether `max_points` reduced the range to its buckets' extremes (it spans more steps
+    than `max_points`; a shorter range is answered whole)."""
+    return max_points is not None and bool(points) and (
+        points[-1].step - points[0].step + 1 > max_points)
 
 
 def _csv(points: list[metric_rows.Point], job_id: str, key: str,
