@@ -43,8 +43,11 @@ SERVER_ENV = {"DROPNET_WORKERS": "1", "DROPNET_BLAS_THREADS": "1",
               "DROPNET_HEARTBEAT_SECONDS": "0.2", "DROPNET_POLL_SECONDS": "0.2"}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one test module. Not for the session: Playwright's sync API keeps an
+    asyncio loop running in the main thread while it is open, and the tests that pytest-xdist
+    runs after these on the same worker call asyncio.run()."""
     if not CHROMIUM.exists():
         message = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
         if REQUIRE_SERVICES:
