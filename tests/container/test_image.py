@@ -12,10 +12,11 @@ from tests.container.conftest import ROOT, RUN_OPTIONS, UID, podman
 
 pytestmark = pytest.mark.container
 
-# The image is the base image plus one layer: dropnet's virtual environment (about 140 MB,
-# numpy, SQLAlchemy, uvloop and psycopg's libraries the largest). Growth beyond this is a
-# regression worth a look (see README "Docker" for the measured size).
-MAX_ADDED_BYTES = 160_000_000
+# The image is the base image plus one layer: dropnet's virtual environment (165 MB: numpy
+# 59, SQLAlchemy 18, Pillow 21 for image-folder uploads, uvloop 14, psycopg's libraries 10,
+# pygments 6 for rich's terminal output). Growth beyond this is a regression worth a look
+# (see README "Docker" for the measured size).
+MAX_ADDED_BYTES = 180_000_000
 
 
 def inspect(reference: str) -> dict:
