@@ -276,13 +276,20 @@ class StrictJSONBody:
                                  [problem.as_dict()])
                 return
             scope[PARSED_BODY] = document  # parsed once: FastPredict reads it from here
-        replayed = False
+        await self.app(scope, replaying(body, receive), send)
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app(scope, replay, send)
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A `receive` for the app below a middleware that has read the whole request `body`: it
+    answers that body once, as one message, then whatever the client sends next (a
+    disconnect)."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay

@@ -14,7 +14,7 @@ import re
 
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.errors import ServiceError
 from service.serving import loading
@@ -22,6 +22,7 @@ from service.serving.inputs import as_batch
 from service.serving.predict import predict_inline
 
 from ..fast_predict import header, send_ok
+from ..json_body import replaying
 from ..request_metrics import ROUTE_TEMPLATE
 from . import inference
 from .tensors import HEADER_LENGTH
@@ -55,16 +56,7 @@ class FastInfer:
             scope[ROUTE_TEMPLATE] = ROUTE_PATH
             await send_ok(send, *answer)
             return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(body, receive), send)
 
     def _answer(self, scope: Scope, model_name: str,
                 body: bytes) -> tuple[bytes, dict[str, str]] | None:
