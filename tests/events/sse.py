@@ -20,35 +20,39 @@ class Comment:
     text: str
 
 
+class _Reader:
+    """The wire format's state between lines: fields gathered until a blank line ends an event."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, str] = {}
+
+    def feed(self, line: str) -> Event | Comment | None:
+        if line == "":
+            fields, self.fields = self.fields, {}
+            if not fields:
+                return None
+            return Event(fields.get("event", "message"), fields["id"], json.loads(fields["data"]))
+        if line.startswith(":"):
+            return Comment(line[1:].strip())
+        name, _, value = line.partition(":")
+        self.fields[name] = value[1:] if value.startswith(" ") else value
+        return None
+
+
 def parse(lines: Iterator[str]) -> Iterator[Event | Comment]:
     """Events and comments from the stream's lines (without line ends)."""
-    fields: dict[str, str] = {}
+    reader = _Reader()
     for line in lines:
-        if line == "":
-            if fields:
-                yield Event(fields.get("event", "message"), fields["id"],
-                            json.loads(fields["data"]))
-                fields = {}
-        elif line.startswith(":"):
-            yield Comment(line[1:].strip())
-        else:
-            name, _, value = line.partition(":")
-            fields[name] = value[1:] if value.startswith(" ") else value
+        if (item := reader.feed(line)) is not None:
+            yield item
 
 
 async def aparse(lines: AsyncIterator[str]) -> AsyncIterator[Event | Comment]:
-    fields: dict[str, str] = {}
+    """The same, from an asynchronous stream of lines."""
+    reader = _Reader()
     async for line in lines:
-        if line == "":
-            if fields:
-                yield Event(fields.get("event", "message"), fields["id"],
-                            json.loads(fields["data"]))
-                fields = {}
-        elif line.startswith(":"):
-            yield Comment(line[1:].strip())
-        else:
-            name, _, value = line.partition(":")
-            fields[name] = value[1:] if value.startswith(" ") else value
+        if (item := reader.feed(line)) is not None:
+            yield item
 
 
 def steps_seen(events: list[Event]) -> list[tuple[str, int]]:
